@@ -1,0 +1,300 @@
+"""Exact nearest-neighbour search for the manifold metrics, with two interchangeable backends.
+
+A backend only *proposes* candidates: the k nearest points, or the (query, ball) pairs where a
+query may lie inside a ball. Every decision is then made here on distances recomputed in
+float64 from the raw coordinates, by the same code for both backends. That is why a k-d tree
+and a float32 matmul give bit-identical results, and why rounding never flips a `<=`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+# Candidates fetched beyond k, so that float32 rounding in a backend cannot drop a true neighbour.
+EXTRA_CANDIDATES = 2
+# The k-d tree wins below about 20 dimensions; brute force above (see bench/).
+KD_TREE_MAX_DIM = 16
+
+
+def pair_sq_distances(
+    a: np.ndarray, b: np.ndarray, a_index: np.ndarray, b_index: np.ndarray, chunk: int = 1024
+) -> np.ndarray:
+    """Exact float64 ||a[a_index[j]] - b[b_index[j]]||^2 for each j: the one arbiter.
+
+    Computed in chunks of pairs so that 2048-d features never need gigabytes.
+    """
+    out = np.empty(len(a_index), dtype=np.float64)
+    for start in range(0, len(a_index), chunk):
+        stop = start + chunk
+        diff = np.subtract(a[a_index[start:stop]], b[b_index[start:stop]], dtype=np.float64)
+        out[start:stop] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+def candidate_sq_distances(queries: np.ndarray, points: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Exact squared distances from each query to its row of candidate indices."""
+    rows = np.repeat(np.arange(len(queries)), candidates.shape[1])
+    return pair_sq_distances(queries, points, rows, candidates.ravel()).reshape(candidates.shape)
+
+
+@dataclass
+class BallChunk:
+    """Part of a ball search: `certain` strictly-inside counts for queries start..start+len,
+    plus listed (query, center) pairs that need an exact check."""
+
+    start: int
+    certain: np.ndarray
+    query_index: np.ndarray
+    center_index: np.ndarray
+
+
+@dataclass
+class CrossStatistics:
+    """Between generated and real sets (counts are exact)."""
+
+    fake_in_real_le: np.ndarray  # per fake: real balls containing it, <=
+    fake_in_real_lt: np.ndarray  # per fake: real balls containing it, strict <
+    real_in_fake_le: np.ndarray  # per real: fake balls containing it, <=
+    real_nearest_fake_sq: np.ndarray  # per real: squared distance to the nearest fake
+
+
+class KnnBackend(ABC):
+    """Proposes neighbour candidates; must never miss a true one."""
+
+    name: str
+
+    @abstractmethod
+    def nearest(self, queries: np.ndarray, points: np.ndarray, k: int) -> np.ndarray:
+        """Indices (len(queries), k) of (approximately) the k nearest points, nearest first."""
+
+    @abstractmethod
+    def ball_pairs(
+        self, queries: np.ndarray, centers: np.ndarray, radii_sq: np.ndarray
+    ) -> Iterator[BallChunk]:
+        """Yield chunks that together account for every pair with ||q - c||^2 <= radii_sq[c]:
+        pairs already certain to be strictly inside are only counted, the rest are listed."""
+
+    def nearest_self(self, points: np.ndarray, k: int) -> np.ndarray:
+        """`nearest(points, points, k)`; a backend may exploit the symmetry."""
+        return self.nearest(points, points, k)
+
+    def cross(self, fake: np.ndarray, real: np.ndarray, fake_radii_sq: np.ndarray,
+              real_radii_sq: np.ndarray) -> "CrossStatistics":
+        """Everything the manifold metrics need between two sets (separate searches here;
+        the brute-force backend fuses them into one pass over the distance matrix)."""
+        fake_le, fake_lt = ball_counts(fake, real, real_radii_sq, self)
+        real_le, _ = ball_counts(real, fake, fake_radii_sq, self)
+        return CrossStatistics(fake_le, fake_lt, real_le, nearest_distance_sq(real, fake, self))
+
+
+class KDTreeBackend(KnnBackend):
+    """scipy's cKDTree, exact; fast in low dimensions."""
+
+    name = "kdtree"
+
+    def __init__(self, workers: int = -1, block: int = 4096) -> None:
+        self.workers = workers
+        self.block = block
+
+    def nearest(self, queries: np.ndarray, points: np.ndarray, k: int) -> np.ndarray:
+        tree = cKDTree(np.asarray(points, dtype=np.float64))
+        _, index = tree.query(np.asarray(queries, dtype=np.float64), k=k, workers=self.workers)
+        return np.asarray(index).reshape(len(queries), k)
+
+    def ball_pairs(self, queries, centers, radii_sq):
+        # A query q is in the ball of c iff ||q - c||^2 + (R^2 - r_c^2) <= R^2: append the
+        # coordinate sqrt(R^2 - r_c^2) to each center and 0 to each query, then one fixed-radius
+        # search finds every pair. The slack covers rounding in that extra coordinate.
+        radii_sq = np.asarray(radii_sq, dtype=np.float64)
+        max_sq = float(radii_sq.max()) if len(radii_sq) else 0.0
+        slack = 1e-9 * max(max_sq, 1.0)
+        lifted = np.hstack([np.asarray(centers, np.float64),
+                            np.sqrt(np.maximum(max_sq - radii_sq, 0.0))[:, None]])
+        tree = cKDTree(lifted)
+        search_radius = np.sqrt(max_sq + slack)
+        queries = np.asarray(queries, dtype=np.float64)
+        for start in range(0, len(queries), self.block):
+            block = queries[start : start + self.block]
+            lifted_queries = np.hstack([block, np.zeros((len(block), 1))])
+            found = tree.query_ball_point(lifted_queries, search_radius, workers=self.workers)
+            lengths = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
+            query_index = np.repeat(np.arange(start, start + len(block)), lengths)
+            center_index = (np.concatenate([np.asarray(f, dtype=np.int64) for f in found])
+                            if lengths.sum() else np.zeros(0, dtype=np.int64))
+            yield BallChunk(start, np.zeros(len(block), np.int64), query_index, center_index)
+
+
+class BruteForceBackend(KnnBackend):
+    """Blocked float32 matmul on CPU or GPU; fast in high dimensions."""
+
+    name = "brute"
+
+    def __init__(self, device: str = "cpu", block: int = 1024, rel_tol: float = 1e-4) -> None:
+        self.device = torch.device(device)
+        self.block = block
+        # Upper bound on float32 error of |q|^2 + |c|^2 - 2 q.c, relative to |q|^2 + |c|^2.
+        self.rel_tol = rel_tol
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
+
+    def _blocks(self, queries: np.ndarray, points: np.ndarray):
+        """Yield (start, squared distances of a block of queries to all points, tolerance)."""
+        points_t = self._tensor(points)
+        points_sq = (points_t * points_t).sum(1)
+        queries_t = self._tensor(queries)
+        queries_sq = (queries_t * queries_t).sum(1, keepdim=True)
+        # One tolerance for the whole matrix: cheap elementwise work, and a larger band only
+        # means a few more exact checks.
+        tol = self.rel_tol * float(points_sq.max() + queries_sq.max()) + 1e-12
+        for start in range(0, len(queries_t), self.block):
+            block = queries_t[start : start + self.block]
+            dist_sq = torch.addmm(points_sq, block, points_t.T, alpha=-2.0)
+            dist_sq += queries_sq[start : start + self.block]
+            yield start, dist_sq, tol
+
+    @torch.inference_mode()
+    def nearest(self, queries: np.ndarray, points: np.ndarray, k: int) -> np.ndarray:
+        out = np.empty((len(queries), k), dtype=np.int64)
+        for start, dist_sq, _ in self._blocks(queries, points):
+            index = torch.topk(dist_sq, k, dim=1, largest=False, sorted=True).indices
+            out[start : start + len(index)] = index.cpu().numpy()
+        return out
+
+    @staticmethod
+    def _split(dist_sq: torch.Tensor, bound_sq: torch.Tensor, tol: float,
+               dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Certain-inside counts along `dim`, and the near-boundary pairs (row, column)."""
+        surely_inside = dist_sq < bound_sq - tol
+        maybe_inside = dist_sq <= bound_sq + tol
+        rows, cols = torch.nonzero(maybe_inside ^ surely_inside, as_tuple=True)
+        return surely_inside.sum(dim).cpu().numpy(), rows.cpu().numpy(), cols.cpu().numpy()
+
+    @torch.inference_mode()
+    def nearest_self(self, points: np.ndarray, k: int) -> np.ndarray:
+        """Each off-diagonal block of the symmetric distance matrix is computed once and used
+        for both its rows and its columns: half the matmul work of `nearest`."""
+        points_t = self._tensor(points)
+        points_sq = (points_t * points_t).sum(1)
+        n, block = len(points_t), 2 * self.block
+        bests: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        starts = range(0, n, block)
+        for i in starts:
+            rows = points_t[i : i + block]
+            for j in starts:
+                if j < i:
+                    continue
+                cols = points_t[j : j + block]
+                dist_sq = torch.addmm(points_sq[j : j + block], rows, cols.T, alpha=-2.0)
+                dist_sq += points_sq[i : i + block, None]
+                _merge_top(bests, i, dist_sq, j, k)
+                if j != i:
+                    _merge_top(bests, j, dist_sq.T, i, k)
+        return torch.cat([bests[i][1] for i in starts]).cpu().numpy()
+
+    @torch.inference_mode()
+    def ball_pairs(self, queries, centers, radii_sq):
+        radii_t = self._tensor(radii_sq)
+        for start, dist_sq, tol in self._blocks(queries, centers):
+            certain, rows, cols = self._split(dist_sq, radii_t, tol, dim=1)
+            yield BallChunk(start, certain, rows + start, cols)
+
+    @torch.inference_mode()
+    def cross(self, fake, real, fake_radii_sq, real_radii_sq):
+        """One pass over the fake x real distance matrix serves all four statistics."""
+        keep = min(len(fake), 1 + EXTRA_CANDIDATES)
+        real_radii_t, fake_radii_t = self._tensor(real_radii_sq), self._tensor(fake_radii_sq)
+        fake_chunks, real_chunks = [], []
+        real_certain = np.zeros(len(real), np.int64)
+        best_dist = torch.full((len(real), 0), float("inf"), device=self.device)
+        best_index = torch.zeros((len(real), 0), dtype=torch.long, device=self.device)
+        for start, dist_sq, tol in self._blocks(fake, real):
+            certain, rows, cols = self._split(dist_sq, real_radii_t, tol, dim=1)
+            fake_chunks.append(BallChunk(start, certain, rows + start, cols))
+            block_radii = fake_radii_t[start : start + len(dist_sq), None]
+            certain, rows, cols = self._split(dist_sq, block_radii, tol, dim=0)
+            real_certain += certain
+            real_chunks.append(BallChunk(0, np.zeros(0, np.int64), cols, rows + start))
+            top = torch.topk(dist_sq, min(keep, len(dist_sq)), dim=0, largest=False)
+            merged_dist = torch.cat([best_dist, top.values.T], 1)
+            merged_index = torch.cat([best_index, top.indices.T + start], 1)
+            order = torch.topk(merged_dist, min(keep, merged_dist.shape[1]), dim=1, largest=False)
+            best_dist, best_index = order.values, torch.gather(merged_index, 1, order.indices)
+        fake_le, fake_lt = _count_chunks(fake_chunks, fake, real, real_radii_sq)
+        real_chunks.append(BallChunk(0, real_certain, np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        real_le, _ = _count_chunks(real_chunks, real, fake, fake_radii_sq)
+        nearest = candidate_sq_distances(real, fake, best_index.cpu().numpy()).min(axis=1)
+        return CrossStatistics(fake_le, fake_lt, real_le, nearest)
+
+
+def _merge_top(bests: dict, row_start: int, dist_sq: torch.Tensor, col_start: int, k: int) -> None:
+    """Merge a block's k smallest per row into the running (distances, indices) of its rows."""
+    top = torch.topk(dist_sq, min(k, dist_sq.shape[1]), dim=1, largest=False)
+    values, indices = top.values, top.indices + col_start
+    if row_start in bests:
+        values = torch.cat([bests[row_start][0], values], 1)
+        indices = torch.cat([bests[row_start][1], indices], 1)
+        order = torch.topk(values, min(k, values.shape[1]), dim=1, largest=False, sorted=True)
+        values, indices = order.values, torch.gather(indices, 1, order.indices)
+    bests[row_start] = (values, indices)
+
+
+def make_backend(name: str, dim: int, device: str = "cpu") -> KnnBackend:
+    """'auto' picks the k-d tree up to KD_TREE_MAX_DIM dimensions, brute force above."""
+    if name == "auto":
+        name = "kdtree" if dim <= KD_TREE_MAX_DIM and device == "cpu" else "brute"
+    if name == "kdtree":
+        return KDTreeBackend()
+    if name == "brute":
+        return BruteForceBackend(device=device)
+    raise ValueError(f"unknown k-NN backend {name!r}; choose auto, kdtree or brute")
+
+
+def kth_neighbour_radii_sq(points: np.ndarray, k: int, backend: KnnBackend) -> np.ndarray:
+    """Squared distance from each point to its k-th nearest other point (itself excluded)."""
+    n = len(points)
+    if n <= k:
+        raise ValueError(f"need more than k={k} points to define k-NN radii, got {n}")
+    fetch = min(n, k + 1 + EXTRA_CANDIDATES)
+    candidates = backend.nearest_self(points, fetch)
+    dist_sq = candidate_sq_distances(points, points, candidates)
+    dist_sq[candidates == np.arange(n)[:, None]] = np.inf  # exclude self by index, not by distance
+    return np.partition(dist_sq, k - 1, axis=1)[:, k - 1]
+
+
+def nearest_distance_sq(queries: np.ndarray, points: np.ndarray, backend: KnnBackend) -> np.ndarray:
+    """Exact squared distance from each query to its nearest point."""
+    fetch = min(len(points), 1 + EXTRA_CANDIDATES)
+    candidates = backend.nearest(queries, points, fetch)
+    return candidate_sq_distances(queries, points, candidates).min(axis=1)
+
+
+def _count_chunks(chunks, queries: np.ndarray, centers: np.ndarray,
+                  radii_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    count_le = np.zeros(len(queries), dtype=np.int64)
+    count_lt = np.zeros(len(queries), dtype=np.int64)
+    for chunk in chunks:
+        stop = chunk.start + len(chunk.certain)
+        count_le[chunk.start : stop] += chunk.certain
+        count_lt[chunk.start : stop] += chunk.certain
+        if len(chunk.query_index) == 0:
+            continue
+        dist_sq = pair_sq_distances(queries, centers, chunk.query_index, chunk.center_index)
+        bound = radii_sq[chunk.center_index]
+        count_le += np.bincount(chunk.query_index[dist_sq <= bound], minlength=len(queries))
+        count_lt += np.bincount(chunk.query_index[dist_sq < bound], minlength=len(queries))
+    return count_le, count_lt
+
+
+def ball_counts(
+    queries: np.ndarray, centers: np.ndarray, radii_sq: np.ndarray, backend: KnnBackend
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: how many balls contain it, with `<=` and with strict `<` (exact)."""
+    return _count_chunks(backend.ball_pairs(queries, centers, radii_sq), queries, centers,
+                         np.asarray(radii_sq, dtype=np.float64))

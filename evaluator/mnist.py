@@ -1,0 +1,112 @@
+"""Access to MNIST through torchvision, with the data root taken from a flag or `MNIST_ROOT`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from evaluator.errors import DataNotFoundError
+
+ENV_VAR = "MNIST_ROOT"
+DEFAULT_ROOT = Path.home() / ".cache" / "mnist-gan-eval" / "data"
+RAW_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The MNIST root: the explicit argument, else `$MNIST_ROOT`, else the user cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return DEFAULT_ROOT
+
+
+def _missing_files(root: Path, split: str) -> list[Path]:
+    raw = root / "MNIST" / "raw"
+    return [raw / name for name in RAW_FILES[split] if not (raw / name).is_file()]
+
+
+def _not_found_message(root: Path, missing: list[Path]) -> str:
+    listed = "\n".join(f"  - {path}" for path in missing)
+    return (
+        f"MNIST not found under data root '{root}'. Missing:\n{listed}\n"
+        "Provide it in one of these ways:\n"
+        f"  * pass --data-root DIR or set {ENV_VAR}=DIR, where DIR contains MNIST/raw/ "
+        "(torchvision's layout, uncompressed IDX files);\n"
+        "  * on a machine with internet access, download it once with\n"
+        "      python -c \"import torchvision; torchvision.datasets.MNIST('DIR', download=True)\""
+    )
+
+
+@dataclass(frozen=True)
+class MnistSplit:
+    """One MNIST split as arrays: images uint8 (N, 28, 28) and labels int64 (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sha256: str
+
+
+def load_split(split: str, root: str | os.PathLike | None = None) -> MnistSplit:
+    """Load 'train' or 'test' with torchvision (no download); a clear error if absent."""
+    if split not in RAW_FILES:
+        raise ValueError(f"split must be one of {sorted(RAW_FILES)}, not {split!r}")
+    resolved = resolve_root(root).resolve()
+    return _load_split_cached(split, str(resolved))
+
+
+@lru_cache(maxsize=4)
+def _load_split_cached(split: str, root: str) -> MnistSplit:
+    root_path = Path(root)
+    missing = _missing_files(root_path, split)
+    if missing:
+        raise DataNotFoundError(_not_found_message(root_path, missing))
+    import torchvision  # imported late: it is slow and not needed for every command
+
+    try:
+        dataset = torchvision.datasets.MNIST(str(root_path), train=split == "train", download=False)
+    except RuntimeError as err:  # torchvision's message when files are unreadable
+        raise DataNotFoundError(f"{err}\n" + _not_found_message(root_path, missing)) from err
+    images = dataset.data.numpy().astype(np.uint8, copy=False)
+    labels = dataset.targets.numpy().astype(np.int64, copy=False)
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return MnistSplit(images=images, labels=labels, sha256=split_checksum(split, root_path))
+
+
+def split_checksum(split: str, root: str | os.PathLike | None = None) -> str:
+    """SHA-256 over the split's raw image and label files (the reference-cache key)."""
+    raw = resolve_root(root) / "MNIST" / "raw"
+    digest = hashlib.sha256()
+    for name in RAW_FILES[split]:
+        digest.update(name.encode())
+        digest.update(file_sha256(raw / name).encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=32)
+def _file_sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, memoised on (path, size, mtime)."""
+    stat = os.stat(path)
+    return _file_sha256_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def all_images(root: str | os.PathLike | None = None) -> np.ndarray:
+    """All 70,000 MNIST images (train then test), uint8 (70000, 28, 28)."""
+    return np.concatenate([load_split("train", root).images, load_split("test", root).images])
