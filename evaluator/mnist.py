@@ -46,6 +46,15 @@ def _not_found_message(root: Path, missing: list[Path]) -> str:
     )
 
 
+def require_split(split: str, root: str | os.PathLike | None = None) -> Path:
+    """The resolved root, after checking the split's files exist (else a helpful error)."""
+    resolved = resolve_root(root)
+    missing = _missing_files(resolved, split)
+    if missing:
+        raise DataNotFoundError(_not_found_message(resolved, missing))
+    return resolved
+
+
 @dataclass(frozen=True)
 class MnistSplit:
     """One MNIST split as arrays: images uint8 (N, 28, 28) and labels int64 (N,)."""
@@ -65,16 +74,13 @@ def load_split(split: str, root: str | os.PathLike | None = None) -> MnistSplit:
 
 @lru_cache(maxsize=4)
 def _load_split_cached(split: str, root: str) -> MnistSplit:
-    root_path = Path(root)
-    missing = _missing_files(root_path, split)
-    if missing:
-        raise DataNotFoundError(_not_found_message(root_path, missing))
+    root_path = require_split(split, root)
     import torchvision  # imported late: it is slow and not needed for every command
 
     try:
         dataset = torchvision.datasets.MNIST(str(root_path), train=split == "train", download=False)
     except RuntimeError as err:  # torchvision's message when files are unreadable
-        raise DataNotFoundError(f"{err}\n" + _not_found_message(root_path, missing)) from err
+        raise DataNotFoundError(f"cannot read MNIST under {root_path}: {err}") from err
     images = dataset.data.numpy().astype(np.uint8, copy=False)
     labels = dataset.targets.numpy().astype(np.int64, copy=False)
     images.flags.writeable = False
@@ -84,7 +90,7 @@ def _load_split_cached(split: str, root: str) -> MnistSplit:
 
 def split_checksum(split: str, root: str | os.PathLike | None = None) -> str:
     """SHA-256 over the split's raw image and label files (the reference-cache key)."""
-    raw = resolve_root(root) / "MNIST" / "raw"
+    raw = require_split(split, root) / "MNIST" / "raw"
     digest = hashlib.sha256()
     for name in RAW_FILES[split]:
         digest.update(name.encode())

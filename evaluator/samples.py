@@ -7,6 +7,7 @@ header (size, mode) is checked before any pixel is decoded, with a hard pixel li
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -52,6 +53,7 @@ class ValidationReport:
     expected_count: int
     found_count: int = 0
     problems: list[Problem] = field(default_factory=list)
+    sha256: str | None = None  # over every file's name and bytes, set when all are valid
 
     @property
     def ok(self) -> bool:
@@ -93,6 +95,8 @@ class ValidationReport:
             "ok": self.ok,
             "expected_count": self.expected_count,
             "found_count": self.found_count,
+            "sha256": self.sha256,
+            "summary": self.summary(),
             "problem_counts": {code: len(items) for code, items in self.by_code().items()},
             "problems": [vars(problem) for problem in self.problems[:limit]],
         }
@@ -158,26 +162,37 @@ def _decode_png(data: bytes) -> tuple[np.ndarray | None, str, str]:
     return pixels, "", ""
 
 
-def _check_one(directory: Path, name: str, max_bytes: int) -> tuple[np.ndarray | None, str, str]:
+@dataclass
+class _Checked:
+    """One file's outcome: pixels when valid, else a problem code and message."""
+
+    pixels: np.ndarray | None
+    code: str = ""
+    message: str = ""
+    sha256: str = ""
+
+
+def _check_one(directory: Path, name: str, max_bytes: int) -> _Checked:
     path = directory / name
     try:
         info = os.lstat(path)
     except OSError as err:
-        return None, "unreadable", f"cannot stat: {err.strerror}"
+        return _Checked(None, "unreadable", f"cannot stat: {err.strerror}")
     kind = _describe_file_type(info.st_mode)
     if kind is not None:
-        return None, "not_regular_file", f"is {kind}; only regular files are accepted"
+        return _Checked(None, "not_regular_file", f"is {kind}; only regular files are accepted")
     if info.st_nlink > 1:
-        return None, "hard_link", f"has {info.st_nlink} hard links; only plain files are accepted"
+        return _Checked(None, "hard_link", f"has {info.st_nlink} hard links; only plain files are accepted")
     if info.st_size > max_bytes:
-        return None, "too_large", f"{info.st_size} bytes, the limit is {max_bytes}"
+        return _Checked(None, "too_large", f"{info.st_size} bytes, the limit is {max_bytes}")
     try:
         data = _read_regular_file(path, max_bytes)
     except OSError as err:
-        return None, "unreadable", f"cannot read: {err.strerror or err}"
+        return _Checked(None, "unreadable", f"cannot read: {err.strerror or err}")
     if len(data) > max_bytes:
-        return None, "too_large", f"more than {max_bytes} bytes"
-    return _decode_png(data)
+        return _Checked(None, "too_large", f"more than {max_bytes} bytes")
+    pixels, code, message = _decode_png(data)
+    return _Checked(pixels, code, message, hashlib.sha256(data).hexdigest())
 
 
 def validate_samples(
@@ -222,15 +237,18 @@ def validate_samples(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             checked = pool.map(lambda name: (name, _check_one(directory, name, max_file_bytes)),
                                present, chunksize=64)
-            for name, (pixels, code, message) in checked:
-                if pixels is None:
-                    report.add(name, code, message)
+            digest = hashlib.sha256()
+            for name, result in checked:
+                if result.pixels is None:
+                    report.add(name, result.code, result.message)
                 else:
-                    images[int(name[:-4])] = pixels
+                    images[int(name[:-4])] = result.pixels
+                    digest.update(f"{name}:{result.sha256}\n".encode())
                 if progress is not None:
                     progress(1)
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit
+    report.sha256 = digest.hexdigest() if report.ok else None
     return (images if report.ok else None), report
 
 

@@ -95,7 +95,7 @@ class MnistFeatures:
     """Features and class probabilities of a batch of images."""
 
     features: np.ndarray  # float32 (N, FEATURE_DIM)
-    probabilities: np.ndarray  # float32 (N, 10)
+    probabilities: np.ndarray | None  # float32 (N, 10)
 
 
 class MnistFeatureExtractor:
@@ -121,7 +121,7 @@ class MnistFeatureExtractor:
     def __call__(self, images: np.ndarray) -> MnistFeatures:
         """uint8 (N, 28, 28) -> features and probabilities."""
         features, probabilities = [], []
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        tensor = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
         for start in range(0, len(tensor), self.batch_size):
             batch = normalise(tensor[start : start + self.batch_size].to(self.device))
             batch = batch.contiguous(memory_format=torch.channels_last)

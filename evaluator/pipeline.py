@@ -1,0 +1,171 @@
+"""The quick evaluation: samples folder -> validation -> features -> reference -> metrics -> result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluator import metrics as metric_registry
+from evaluator import mnist, results
+from evaluator.features import make_extractor
+from evaluator.metrics import knn
+from evaluator.metrics.context import FeatureContext, SampleContext
+from evaluator.reference import load_reference
+from evaluator.samples import DEFAULT_COUNT, validate_samples
+
+
+@dataclass
+class EvaluationOptions:
+    """Everything that changes an evaluation's numbers or where it reads data."""
+
+    expected_count: int = DEFAULT_COUNT
+    data_root: str | None = None
+    cache_dir: str | None = None
+    feature_spaces: tuple[str, ...] = ("mnist",)
+    metrics: tuple[str, ...] | None = None  # None: every registered metric
+    k: int = 3
+    knn_backend: str = "auto"
+    device: str = "cpu"
+
+
+class Reporter:
+    """Progress hooks; the CLI plugs rich in, library users get silence."""
+
+    def stage(self, name: str, total: int | None = None) -> Callable[[int], None]:
+        return lambda advance=1: None
+
+    def done(self, name: str, seconds: float, note: str = "") -> None:
+        pass
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 4)
+
+
+def evaluate_samples(samples_dir: str | Path, options: EvaluationOptions | None = None,
+                     reporter: Reporter | None = None) -> dict[str, Any]:
+    """Evaluate a folder of PNGs; returns the result dict (status `ok` or `invalid_samples`)."""
+    options = options or EvaluationOptions()
+    reporter = reporter or Reporter()
+    selected = metric_registry.select(list(options.metrics) if options.metrics else None)
+    timings = Timings()
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "schema_version": results.SCHEMA_VERSION,
+        "created": results.utc_now(),
+        "status": "ok",
+        "samples": {"directory": str(samples_dir), "expected_count": options.expected_count},
+        "metrics": {},
+        "details": {},
+        "flags": [],
+        "feature_extractors": {},
+        "reference": None,
+        "options": {"k": options.k, "knn_backend": options.knn_backend, "device": options.device,
+                    "metrics": [metric.name for metric in selected],
+                    "feature_spaces": list(options.feature_spaces)},
+        "timings_s": timings.seconds,
+        "environment": results.package_versions(),
+    }
+
+    with timings.measure("validate"):
+        advance = reporter.stage("validate", options.expected_count)
+        images, report = validate_samples(samples_dir, options.expected_count, progress=advance)
+    reporter.done("validate", timings.seconds["validate"], f"{report.found_count} entries")
+    result["validation"] = report.to_dict()
+    result["samples"].update(count=report.found_count, sha256=report.sha256)
+    if images is None:
+        result["status"] = "invalid_samples"
+    else:
+        score_images(images, options, reporter, result, timings)
+    timings.seconds["total"] = round(time.perf_counter() - started, 4)
+    return result
+
+
+def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
+                 reporter: Reporter | None = None, result: dict | None = None,
+                 timings: Timings | None = None) -> dict[str, Any]:
+    """Every selected metric of uint8 images (N, 28, 28); fills and returns `result`."""
+    options = options or EvaluationOptions()
+    reporter = reporter or Reporter()
+    timings = timings or Timings()
+    result = result if result is not None else {"metrics": {}, "details": {}, "flags": [],
+                                                "feature_extractors": {}, "options": {}}
+    selected = metric_registry.select(list(options.metrics) if options.metrics else None)
+    probabilities = None
+    class_reference = None
+    for space in options.feature_spaces:
+        with timings.measure(f"features.{space}"):
+            reporter.stage(f"features ({space})")
+            extractor = make_extractor(space, options.device)
+            extracted = extractor(images)
+        reporter.done(f"features ({space})", timings.seconds[f"features.{space}"])
+        with timings.measure(f"reference.{space}"):
+            reporter.stage(f"reference ({space})")
+            reference = load_reference(extractor, options.data_root, options.cache_dir, (options.k,),
+                                       options.knn_backend, options.device)
+        reporter.done(f"reference ({space})", timings.seconds[f"reference.{space}"],
+                      f"cache {reference.cache_status}")
+        result["feature_extractors"][space] = {
+            "id": extractor.id, "weights_sha256": extractor.weights_sha256, "dim": extractor.dim,
+        }
+        result["reference"] = {
+            "id": reference.id, "count": len(reference.stats.features),
+            "data_sha256": reference.key["data_sha256"],
+        }
+        if getattr(extracted, "probabilities", None) is not None and probabilities is None:
+            probabilities, class_reference = extracted.probabilities, reference.class_histogram
+        features = np.ascontiguousarray(extracted.features, dtype=np.float32)
+        backend = knn.make_backend(options.knn_backend, features.shape[1], options.device)
+        result["options"].setdefault("knn_backend_used", {})[space] = backend.name
+        context = FeatureContext(space, features, reference.stats, options.k, backend)
+        for metric in (m for m in selected if m.scope == "features"):
+            _run_metric(metric, context, f"{space}.", result, timings, reporter)
+
+    sample_metrics = [m for m in selected if m.scope == "samples"]
+    if sample_metrics:
+        if probabilities is None:  # class coverage needs the MNIST classifier
+            extractor = make_extractor("mnist", options.device)
+            probabilities = extractor(images).probabilities
+            class_reference = load_reference(extractor, options.data_root, options.cache_dir,
+                                             (options.k,), options.knn_backend,
+                                             options.device).class_histogram
+        context = SampleContext(images, probabilities, class_reference,
+                                mnist.resolve_root(options.data_root), options.cache_dir,
+                                options.device)
+        for metric in sample_metrics:
+            _run_metric(metric, context, f"{metric.name}.", result, timings, reporter)
+
+    if result["metrics"].get("memorisation.flagged"):
+        fraction = result["metrics"]["memorisation.near_copy_fraction"]
+        result["flags"].append({
+            "code": "memorisation",
+            "message": f"{fraction:.1%} of samples are near-copies of MNIST digits",
+        })
+    return result
+
+
+def _run_metric(metric, context, prefix: str, result: dict, timings: Timings,
+                reporter: Reporter) -> None:
+    label = f"{prefix}{metric.name}" if metric.scope == "features" else metric.name
+    with timings.measure(f"metric.{label}"):
+        reporter.stage(label)
+        values = metric.compute(context)
+    reporter.done(label, timings.seconds[f"metric.{label}"])
+    for name, value in values.items():
+        target = "details" if isinstance(value, (list, dict)) else "metrics"
+        result[target][f"{prefix}{name}"] = value

@@ -1,0 +1,73 @@
+"""End to end on real MNIST: sensible scores, monotone degradation, a schema-valid result."""
+
+from __future__ import annotations
+
+import jsonschema
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from evaluator.pipeline import EvaluationOptions, evaluate_samples, score_images
+from evaluator.results import load_schema
+from evaluator.samples import write_samples
+
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def options(mnist_root, cache_dir):
+    return EvaluationOptions(expected_count=N, data_root=str(mnist_root), cache_dir=str(cache_dir))
+
+
+@pytest.fixture(scope="module")
+def fid_only(options):
+    return EvaluationOptions(**{**vars(options), "metrics": ("fid",)})
+
+
+def test_train_digits_score_well_and_the_result_is_schema_valid(train_digits, options, tmp_path):
+    result = evaluate_samples(write_samples(train_digits[:N], tmp_path / "s"), options)
+    jsonschema.validate(result, load_schema())
+    assert result["status"] == "ok"
+    metrics = result["metrics"]
+    assert metrics["mnist.fid"] < 1.0
+    assert metrics["mnist.precision"] > 0.7 and metrics["mnist.recall"] > 0.7
+    assert metrics["class_coverage.digits_present"] == 10
+    assert metrics["class_coverage.tv_distance"] < 0.05
+    assert metrics["memorisation.flagged"] is True  # they *are* MNIST digits
+    assert result["flags"][0]["code"] == "memorisation"
+    assert result["feature_extractors"]["mnist"]["dim"] == 64
+    assert set(result["timings_s"]) >= {"validate", "features.mnist", "reference.mnist", "total"}
+
+
+def test_noise_scores_badly(rng, options):
+    noise = rng.integers(0, 256, (N, 28, 28), dtype=np.uint8)
+    metrics = score_images(noise, options)["metrics"]
+    assert metrics["mnist.fid"] > 100
+    assert metrics["mnist.precision"] < 0.05
+    assert metrics["memorisation.flagged"] is False
+
+
+def test_fid_rises_monotonically_with_noise(test_digits, rng, fid_only):
+    digits = test_digits[:N].astype(np.float64)
+    fids = []
+    for sigma in (0, 16, 32, 64, 128):
+        noisy = np.clip(digits + rng.normal(0, sigma, digits.shape), 0, 255).astype(np.uint8)
+        fids.append(score_images(noisy, fid_only)["metrics"]["mnist.fid"])
+    assert fids == sorted(fids) and len(set(fids)) == len(fids), fids
+
+
+def test_fid_rises_monotonically_with_blur(test_digits, fid_only):
+    digits = test_digits[:N].astype(np.float64)
+    fids = []
+    for sigma in (0, 0.5, 1.0, 1.5, 2.0):
+        blurred = np.stack([gaussian_filter(d, sigma) for d in digits]) if sigma else digits
+        fids.append(score_images(blurred.round().astype(np.uint8), fid_only)["metrics"]["mnist.fid"])
+    assert fids == sorted(fids) and len(set(fids)) == len(fids), fids
+
+
+def test_invalid_folder_gives_a_result_with_the_report(tmp_path, options):
+    (tmp_path / "s").mkdir()
+    result = evaluate_samples(tmp_path / "s", options)
+    jsonschema.validate(result, load_schema())
+    assert result["status"] == "invalid_samples" and result["metrics"] == {}
+    assert result["validation"]["problem_counts"] == {"missing": N}
