@@ -1,0 +1,1 @@
+"""Reference GAN submissions: one trainer with pluggable objectives (see baselines/README.md)."""
