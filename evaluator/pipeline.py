@@ -82,6 +82,10 @@ def evaluate_samples(samples_dir: str | Path, options: EvaluationOptions | None 
         "environment": results.package_versions(),
     }
 
+    # Fail fast, before minutes of work, if the data the metrics need is absent.
+    mnist.require_split("test", options.data_root)
+    if any(metric.name == "memorisation" for metric in selected):
+        mnist.require_split("train", options.data_root)
     with timings.measure("validate"):
         advance = reporter.stage("validate", options.expected_count)
         images, report = validate_samples(samples_dir, options.expected_count, progress=advance)

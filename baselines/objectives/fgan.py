@@ -46,10 +46,16 @@ DIVERGENCES: dict[str, Divergence] = {
 
 @dataclass
 class FGAN(Objective):
-    """f-GAN with one of DIVERGENCES."""
+    """f-GAN with one of DIVERGENCES.
+
+    `v_bound` softly bounds V to (-b, b) with b * tanh(V / b): the exponential activations and
+    conjugates (KL, reverse KL, Neyman, Hellinger) otherwise overflow within a few epochs. This
+    restricts the critic's function class, so the bound stays a valid variational lower bound.
+    """
 
     divergence: str = "js"
     name: str = field(default="")
+    v_bound: float | None = None
 
     def __post_init__(self) -> None:
         if self.divergence not in DIVERGENCES:
@@ -57,10 +63,15 @@ class FGAN(Objective):
         self.name = self.name or f"fgan-{self.divergence}"
         self.f = DIVERGENCES[self.divergence]
 
+    def critic(self, discriminator, x: torch.Tensor) -> torch.Tensor:
+        """V(x), softly bounded when `v_bound` is set."""
+        v = discriminator(x)
+        return v if self.v_bound is None else self.v_bound * torch.tanh(v / self.v_bound)
+
     def d_loss(self, discriminator, real, fake):
-        real_term = self.f.activation(discriminator(real)).mean()
-        fake_term = self.f.conjugate_of_activation(discriminator(fake)).mean()
+        real_term = self.f.activation(self.critic(discriminator, real)).mean()
+        fake_term = self.f.conjugate_of_activation(self.critic(discriminator, fake)).mean()
         return -(real_term - fake_term)
 
     def g_loss(self, discriminator, generator, z):
-        return -self.f.activation(discriminator(generator(z))).mean()
+        return -self.f.activation(self.critic(discriminator, generator(z))).mean()

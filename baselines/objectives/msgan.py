@@ -22,6 +22,7 @@ class MSGAN(Vanilla):
     """L_G = vanilla L_G on both batches + lambda / (ratio + eps): small ratios (collapse) cost more."""
 
     name: str = "msgan"
+    d_dropout: float = 0.0
     weight: float = 1.0
     eps: float = 1e-5
 

@@ -128,11 +128,16 @@ def test_fgan_stable_forms_do_not_overflow():
 def test_fgan_losses_by_hand(name):
     objective = make_objective(f"fgan-{name}")
     f = DIVERGENCES[name]
-    real_v, fake_v = Lookup()(REAL).double(), Lookup()(FAKE).double()
+    bound = objective.v_bound or math.inf
+
+    def bounded(v):
+        return v if bound == math.inf else bound * torch.tanh(v / bound)
+
+    real_v, fake_v = bounded(Lookup()(REAL).double()), bounded(Lookup()(FAKE).double())
     expected_d = -(f.activation(real_v).mean() - f.conjugate(f.activation(fake_v)).mean()).item()
     assert objective.d_loss(Lookup(), REAL.double(), FAKE.double()).item() == pytest.approx(expected_d, rel=1e-9)
     z = torch.tensor([[0.3, 0.0], [-0.7, 0.0]], dtype=torch.float64)
-    expected_g = -f.activation(z[:, 0]).mean().item()
+    expected_g = -f.activation(bounded(z[:, 0])).mean().item()
     assert objective.g_loss(Lookup(), Constant(), z).item() == pytest.approx(expected_g, rel=1e-6)
 
 
@@ -140,6 +145,24 @@ def test_fgan_gan_divergence_generator_loss_is_the_non_saturating_loss():
     z = torch.tensor([[0.3, 0.0], [-0.7, 0.0]])
     assert make_objective("fgan-gan").g_loss(Lookup(), Constant(), z).item() == pytest.approx(
         make_objective("vanilla").g_loss(Lookup(), Constant(), z).item())
+
+
+def test_fgan_js_and_gan_have_the_vanilla_gradients():
+    """JS and GAN f-GAN losses differ from vanilla's by constants only (so they train alike)."""
+    z = torch.tensor([[0.3, 0.0], [-0.7, 0.0]])
+    vanilla = make_objective("vanilla")
+    for name, d_shift, g_shift in (("fgan-js", -2 * math.log(2), -math.log(2)), ("fgan-gan", 0.0, 0.0)):
+        objective = make_objective(name)
+        assert objective.d_loss(Lookup(), REAL, FAKE).item() == pytest.approx(
+            vanilla.d_loss(Lookup(), REAL, FAKE).item() + d_shift, rel=1e-6)
+        assert objective.g_loss(Lookup(), Constant(), z).item() == pytest.approx(
+            vanilla.g_loss(Lookup(), Constant(), z).item() + g_shift, rel=1e-6)
+
+
+def test_bounded_critic_keeps_exponential_divergences_finite():
+    objective = make_objective("fgan-hellinger")
+    huge = torch.tensor([[500.0, 0.0], [-500.0, 0.0]])
+    assert torch.isfinite(objective.d_loss(Lookup(), huge, huge))
 
 
 def test_msgan_rewards_diversity():

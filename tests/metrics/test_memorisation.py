@@ -60,3 +60,26 @@ def test_new_handwriting_is_not_flagged(test_digits, mnist_root, rng):
     values = memorisation.memorisation(_context(shifted, mnist_root))
     assert not values["flagged"]
     assert values["near_copy_fraction"] <= memorisation.FLAG_FRACTION
+
+
+def test_samples_from_a_trained_gan_are_not_flagged(mnist_root):
+    """The kit's trained vanilla generator makes new digits, not copies."""
+    import torch
+
+    from baselines.kit import Generator
+    from baselines.train import sha256_file
+    from tests.conftest import REPO
+
+    weights = REPO / "submission" / "checkpoints" / "G.pth"
+    manifest = REPO / "baselines" / "vanilla" / "checkpoints" / "manifest.json"
+    import json
+
+    assert sha256_file(weights) == json.loads(manifest.read_text())["files"]["G.pth"]
+    generator = Generator()
+    generator.load_state_dict(torch.load(weights, weights_only=True))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        images = ((generator(torch.randn(1000, 100)) + 1) * 127.5).round().to(torch.uint8)
+    values = memorisation.memorisation(_context(images.view(-1, 28, 28).numpy(), mnist_root))
+    assert not values["flagged"]
+    assert values["near_copy_fraction"] < memorisation.FLAG_FRACTION
