@@ -64,13 +64,14 @@ def default_result_path(results_dir: Path, name: str, run_id: str) -> Path:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--samples", "samples_dir", type=click.Path(path_type=Path), required=True,
-              help="Folder holding 0.png ... N-1.png.")
-@click.option("--name", default=None, help="Name of this entry (default: the folder's name).")
+@click.argument("submissions", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--samples", "samples_dir", type=click.Path(path_type=Path), default=None,
+              help="Score a folder of PNGs (0.png ... N-1.png) instead of running submissions.")
+@click.option("--name", default=None, help="Name of the entry (default: the folder's name).")
 @click.option("-o", "--results-dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Results go to RESULTS_DIR/NAME/RUN_ID/result.json.")
+              show_default=True, help="Results go to RESULTS_DIR/NAME/RUN_ID/.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Write the result JSON exactly here instead.")
+              help="With --samples: write the result JSON exactly here instead.")
 @click.option("--count", default=DEFAULT_COUNT, show_default=True, type=click.IntRange(min=4),
               help="Number of PNGs expected.")
 @click.option("--data-root", envvar=mnist.ENV_VAR, default=None, show_envvar=True,
@@ -83,20 +84,49 @@ def default_result_path(results_dir: Path, name: str, run_id: str) -> Path:
               help="Neighbourhood size for precision/recall and density/coverage.")
 @click.option("--knn", "knn_backend", type=click.Choice(["auto", "kdtree", "brute"]),
               default="auto", show_default=True, help="Exact k-NN backend.")
-@click.option("--gpu", is_flag=True, help="Compute features and k-NN on CUDA.")
+@click.option("--gpu", is_flag=True, help="Give submissions the NVIDIA GPU; compute features and k-NN on CUDA.")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds a submission's generate.py may run.")
+@click.option("--memory", default="8G", show_default=True, help="Memory limit of a submission, e.g. 4G.")
+@click.option("--batch-size", default=2048, show_default=True, type=click.IntRange(min=1),
+              help="Passed to generate.py as --batch_size.")
+@click.option("--scratch-dir", type=click.Path(path_type=Path), default=None,
+              help="Where submissions are copied to run [default: the system temp folder].")
+@click.option("--no-sandbox", is_flag=True,
+              help="UNSAFE: run team code directly, without bubblewrap. Only for your own code.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def main(samples_dir: Path, name: str | None, results_dir: Path, json_path: Path | None, count: int,
-         data_root: str | None, cache_dir: str | None, metric_names: str | None, k: int,
-         knn_backend: str, gpu: bool, debug: bool) -> None:
-    """Evaluate a folder of generated MNIST PNGs against the MNIST test split.
+def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | None,
+         results_dir: Path, json_path: Path | None, count: int, data_root: str | None,
+         cache_dir: str | None, metric_names: str | None, k: int, knn_backend: str, gpu: bool,
+         timeout_s: float, memory: str, batch_size: int, scratch_dir: Path | None,
+         no_sandbox: bool, debug: bool) -> None:
+    """Evaluate MNIST GAN submissions (team folders) or a folder of generated PNGs.
 
-    Exit codes: 0 ok, 1 internal error, 2 usage error, 3 invalid samples,
-    4 MNIST data not found, 5 feature-network weights missing or corrupt.
+    \b
+      evaluate submission/ [more/ ...] [--gpu]   run each folder's generate.py in a sandbox, then score
+      evaluate --samples DIR                     score a folder of PNGs
+
+    \b
+    Exit codes: 0 ok, 1 internal error, 2 usage error, 3 invalid samples (--samples),
+    4 MNIST not found, 5 feature-network weights missing or corrupt,
+    6 a submission's verdict was not OK, 7 bubblewrap missing (see --no-sandbox).
     """
     console = Console(stderr=True)
     try:
-        code = _evaluate(console, samples_dir, name, results_dir, json_path, count, data_root,
-                         cache_dir, metric_names, k, knn_backend, gpu)
+        if bool(submissions) == (samples_dir is not None):
+            raise click.UsageError("give either submission folders or --samples DIR (not both)")
+        options = _evaluation_options(count, data_root, cache_dir, metric_names, k, knn_backend, gpu)
+        if samples_dir is not None:
+            code = _evaluate_samples(console, samples_dir, name, results_dir, json_path, options)
+        else:
+            from evaluator.sandbox.limits import Limits, parse_size
+
+            try:
+                limits = Limits(timeout_s=timeout_s, memory_bytes=parse_size(memory))
+            except ValueError as err:
+                raise click.BadParameter(str(err), param_hint="--memory") from err
+            code = _evaluate_submissions(console, submissions, name, results_dir, options, limits,
+                                         batch_size, scratch_dir, no_sandbox)
     except click.ClickException:
         raise  # usage errors: click prints them and exits with 2
     except EvaluatorError as err:
@@ -115,8 +145,8 @@ def main(samples_dir: Path, name: str | None, results_dir: Path, json_path: Path
     sys.exit(int(code))
 
 
-def _evaluate(console: Console, samples_dir, name, results_dir, json_path, count, data_root,
-              cache_dir, metric_names, k, knn_backend, gpu) -> ExitCode:
+def _evaluation_options(count, data_root, cache_dir, metric_names, k, knn_backend,
+                        gpu) -> EvaluationOptions:
     device = "cpu"
     if gpu:
         import torch
@@ -125,8 +155,6 @@ def _evaluate(console: Console, samples_dir, name, results_dir, json_path, count
             raise click.UsageError("--gpu was given but CUDA is not available here")
         device = "cuda"
     selected = tuple(n.strip() for n in metric_names.split(",") if n.strip()) if metric_names else None
-    options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir,
-                                metrics=selected, k=k, knn_backend=knn_backend, device=device)
     if selected:
         from evaluator.metrics import select
 
@@ -134,11 +162,20 @@ def _evaluate(console: Console, samples_dir, name, results_dir, json_path, count
             select(list(selected))
         except KeyError as err:
             raise click.BadParameter(str(err.args[0]), param_hint="--metrics") from err
+    return EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir,
+                             metrics=selected, k=k, knn_backend=knn_backend, device=device)
+
+
+def _progress(console: Console) -> Progress:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        result = evaluate_samples(samples_dir, options, RichReporter(progress))
+    return Progress(*columns, console=console, transient=False)
 
+
+def _evaluate_samples(console: Console, samples_dir, name, results_dir, json_path,
+                      options: EvaluationOptions) -> ExitCode:
+    with _progress(console) as progress:
+        result = evaluate_samples(samples_dir, options, RichReporter(progress))
     run_id = results.new_run_id()
     result["run_id"] = run_id
     result["name"] = name or Path(samples_dir).resolve().name
@@ -154,6 +191,62 @@ def _evaluate(console: Console, samples_dir, name, results_dir, json_path, count
         console.print(f"[bold yellow]flag {flag['code']}:[/] {flag['message']}")
     console.print(f"result written to {path}")
     return ExitCode.OK
+
+
+def _evaluate_submissions(console: Console, folders, name, results_dir, options, limits, batch_size,
+                          scratch_dir, no_sandbox) -> ExitCode:
+    from evaluator.sandbox.runner import INSTALL_HINT, bubblewrap
+    from evaluator.submission import SubmissionOptions, evaluate_submission, write_outputs
+
+    if not no_sandbox and bubblewrap() is None:
+        console.print(f"[bold red]error:[/] {INSTALL_HINT}", highlight=False)
+        return ExitCode.SANDBOX_UNAVAILABLE
+    if no_sandbox:
+        console.print("[bold yellow]warning:[/] --no-sandbox: team code runs with your permissions")
+    if name and len(folders) > 1:
+        raise click.UsageError("--name applies to a single submission")
+    from evaluator.pipeline import require_data
+
+    require_data(options)
+    submission_options = SubmissionOptions(batch_size=batch_size, limits=limits, gpu=options.device == "cuda",
+                                           sandbox=not no_sandbox,
+                                           scratch_dir=str(scratch_dir) if scratch_dir else None)
+    summary = []
+    for index, folder in enumerate(folders, 1):
+        entry = name or Path(folder).resolve().name
+        console.rule(f"[bold]{entry}[/] ({index}/{len(folders)})")
+        try:
+            with _progress(console) as progress:
+                result, log, images = evaluate_submission(folder, options, submission_options,
+                                                          RichReporter(progress))
+        except EvaluatorError:
+            raise  # missing MNIST or weights: the same for every submission
+        except Exception as err:  # noqa: BLE001 - carry on with the next submission
+            console.print(f"[bold red]internal error on {folder}:[/] {type(err).__name__}: {err}")
+            summary.append((entry, "ERROR", f"{type(err).__name__}: {err}", None, ""))
+            continue
+        run_id = results.new_run_id()
+        result.update(run_id=run_id, name=entry)
+        path = write_outputs(result, log, images, results_dir / entry / run_id)
+        if result["verdict"] == "OK":
+            Console().print(metrics_table(result))
+        else:
+            console.print(f"[bold red]{result['verdict']}[/]: {result['reason']}", highlight=False)
+            if result.get("validation") and not result["validation"]["ok"]:
+                console.print(result["validation"]["summary"], highlight=False)
+        for flag in result["flags"]:
+            console.print(f"[bold yellow]flag {flag['code']}:[/] {flag['message']}", highlight=False)
+        console.print(f"results in {path.parent}")
+        summary.append((entry, result["verdict"], result["reason"],
+                        result["metrics"].get("mnist.fid"), str(path.parent)))
+    table = Table(title="summary")
+    for column in ("submission", "verdict", "mnist.fid", "reason"):
+        table.add_column(column)
+    for entry, verdict, reason, fid, _ in summary:
+        style = "green" if verdict == "OK" else "red"
+        table.add_row(entry, f"[{style}]{verdict}", "" if fid is None else f"{fid:.3f}", reason)
+    Console().print(table)
+    return ExitCode.OK if all(row[1] == "OK" for row in summary) else ExitCode.SUBMISSION_FAILED
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ class ExitCode(IntEnum):
     INVALID_SAMPLES = 3
     DATA_NOT_FOUND = 4
     WEIGHTS_ERROR = 5
+    SUBMISSION_FAILED = 6
+    SANDBOX_UNAVAILABLE = 7
 
 
 class EvaluatorError(Exception):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluator.errors import DataNotFoundError
+from evaluator.paths import resolve_path
 
 ENV_VAR = "MNIST_ROOT"
 DEFAULT_ROOT = Path.home() / ".cache" / "mnist-gan-eval" / "data"
@@ -22,11 +23,7 @@ RAW_FILES = {
 
 def resolve_root(root: str | os.PathLike | None = None) -> Path:
     """The MNIST root: the explicit argument, else `$MNIST_ROOT`, else the user cache folder."""
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return DEFAULT_ROOT
+    return resolve_path(root, ENV_VAR, DEFAULT_ROOT)
 
 
 def _missing_files(root: Path, split: str) -> list[Path]:

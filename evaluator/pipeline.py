@@ -57,19 +57,16 @@ class Timings:
             self.seconds[name] = round(time.perf_counter() - start, 4)
 
 
-def evaluate_samples(samples_dir: str | Path, options: EvaluationOptions | None = None,
-                     reporter: Reporter | None = None) -> dict[str, Any]:
-    """Evaluate a folder of PNGs; returns the result dict (status `ok` or `invalid_samples`)."""
-    options = options or EvaluationOptions()
-    reporter = reporter or Reporter()
+def new_result(directory: str, options: EvaluationOptions, timings: Timings) -> dict[str, Any]:
+    """A result skeleton (schema v1) before any stage has run."""
     selected = metric_registry.select(list(options.metrics) if options.metrics else None)
-    timings = Timings()
-    started = time.perf_counter()
-    result: dict[str, Any] = {
+    return {
         "schema_version": results.SCHEMA_VERSION,
         "created": results.utc_now(),
         "status": "ok",
-        "samples": {"directory": str(samples_dir), "expected_count": options.expected_count},
+        "samples": {"directory": directory, "expected_count": options.expected_count,
+                    "count": 0, "sha256": None},
+        "validation": None,
         "metrics": {},
         "details": {},
         "flags": [],
@@ -82,10 +79,24 @@ def evaluate_samples(samples_dir: str | Path, options: EvaluationOptions | None 
         "environment": results.package_versions(),
     }
 
-    # Fail fast, before minutes of work, if the data the metrics need is absent.
+
+def require_data(options: EvaluationOptions) -> None:
+    """Fail fast, before minutes of work, if the data the selected metrics need is absent."""
     mnist.require_split("test", options.data_root)
+    selected = metric_registry.select(list(options.metrics) if options.metrics else None)
     if any(metric.name == "memorisation" for metric in selected):
         mnist.require_split("train", options.data_root)
+
+
+def evaluate_samples(samples_dir: str | Path, options: EvaluationOptions | None = None,
+                     reporter: Reporter | None = None) -> dict[str, Any]:
+    """Evaluate a folder of PNGs; returns the result dict (status `ok` or `invalid_samples`)."""
+    options = options or EvaluationOptions()
+    reporter = reporter or Reporter()
+    timings = Timings()
+    started = time.perf_counter()
+    result = new_result(str(samples_dir), options, timings)
+    require_data(options)
     with timings.measure("validate"):
         advance = reporter.stage("validate", options.expected_count)
         images, report = validate_samples(samples_dir, options.expected_count, progress=advance)

@@ -20,6 +20,7 @@ from evaluator import mnist
 from evaluator.metrics import knn
 from evaluator.metrics.class_coverage import class_histogram
 from evaluator.metrics.context import FeatureReference
+from evaluator.paths import resolve_path
 
 FORMAT_VERSION = 1
 CACHE_ENV_VAR = "EVALUATOR_CACHE"
@@ -28,11 +29,7 @@ REFERENCE_SPLIT = "test"
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV_VAR):
-        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
-    return DEFAULT_CACHE_DIR
+    return resolve_path(cache_dir, CACHE_ENV_VAR, DEFAULT_CACHE_DIR)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Running untrusted team code: staging, bubblewrap, cgroup limits, verdicts."""
