@@ -111,7 +111,7 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
     4 MNIST not found, 5 feature-network weights missing or corrupt,
     6 a submission's verdict was not OK, 7 bubblewrap missing (see --no-sandbox).
     """
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, greppable
     try:
         if bool(submissions) == (samples_dir is not None):
             raise click.UsageError("give either submission folders or --samples DIR (not both)")

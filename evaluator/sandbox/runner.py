@@ -118,7 +118,7 @@ def build_command(staged: Path, samples: Path, argv: list[str], limits: Limits, 
             command += ["--perms", "0755", "--dir", str(parent)]
         command += ["--ro-bind", root, root]
     command += ["--proc", "/proc", "--dev", "/dev",
-                "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+                "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
                 "--ro-bind", str(staged), INSIDE,
                 "--bind", str(samples), f"{INSIDE}/samples",
                 "--chdir", INSIDE, "--clearenv"]

@@ -1,0 +1,74 @@
+"""Staging a team folder: plain files only, stale output dropped, a stable hash."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from evaluator.sandbox.limits import Limits, parse_size
+from evaluator.sandbox.staging import StagingError, stage_submission
+
+
+@pytest.fixture
+def team(tmp_path):
+    folder = tmp_path / "team"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "generate.py").write_text("print('hi')")
+    (folder / "checkpoints" / "G.pth").write_bytes(b"\0" * 100)
+    return folder
+
+
+def test_copy_hash_and_permissions(team, tmp_path):
+    staged = stage_submission(team, tmp_path / "scratch")
+    assert (staged.directory / "checkpoints" / "G.pth").read_bytes() == b"\0" * 100
+    assert staged.files == 2 and staged.bytes == 111
+    assert oct(os.stat(staged.directory / "generate.py").st_mode & 0o777) == "0o644"
+    again = stage_submission(team, tmp_path / "scratch2")
+    assert again.sha256 == staged.sha256
+    (team / "generate.py").write_text("print('changed')")
+    assert stage_submission(team, tmp_path / "scratch3").sha256 != staged.sha256
+
+
+def test_committed_samples_are_removed(team, tmp_path):
+    (team / "samples").mkdir()
+    (team / "samples" / "0.png").write_bytes(b"old")
+    staged = stage_submission(team, tmp_path / "scratch")
+    assert staged.removed and list((staged.directory / "samples").iterdir()) == []
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda f: os.symlink("/etc/passwd", f / "link.py"), "symbolic link"),
+    (lambda f: os.mkfifo(f / "pipe"), "FIFO"),
+    (lambda f: os.symlink("/etc", f / "dirlink"), "symbolic link"),
+])
+def test_special_files_are_refused(team, tmp_path, make, message):
+    make(team)
+    with pytest.raises(StagingError, match=message):
+        stage_submission(team, tmp_path / "scratch")
+
+
+def test_oversized_files_and_folders_are_refused(team, tmp_path):
+    with open(team / "big.bin", "wb") as handle:
+        handle.truncate(2000)
+    with pytest.raises(StagingError, match="limit per file"):
+        stage_submission(team, tmp_path / "a", Limits(submission_max_file_bytes=1000))
+    with pytest.raises(StagingError, match="exceeds"):
+        stage_submission(team, tmp_path / "b", Limits(submission_max_bytes=1500))
+
+
+def test_missing_generate_py(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StagingError, match="generate.py"):
+        stage_submission(tmp_path / "empty", tmp_path / "scratch")
+
+
+@pytest.mark.parametrize("text,expected", [("512M", 512 << 20), ("4G", 4 << 30), ("1.5G", int(1.5 * (1 << 30))),
+                                           ("100", 100), ("2GiB", 2 << 30)])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+def test_parse_size_rejects_garbage():
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
