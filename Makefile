@@ -8,12 +8,10 @@ export MNIST_ROOT
 install:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
-# Generate 10,000 digits with the submission kit (trained vanilla generator) in a scratch copy,
-# then evaluate them. The result JSON lands in results/kit-vanilla/<run-id>/.
+# Evaluate the submission kit (trained vanilla generator) as organisers evaluate a team folder:
+# sandboxed generate.py, validation, metrics. Results land in results/submission/<run-id>/.
 demo: install
-	rm -rf results/demo-kit && mkdir -p results && cp -r submission results/demo-kit
-	cd results/demo-kit && $(PYTHON) generate.py --batch_size 2048
-	evaluate --samples results/demo-kit/samples --name kit-vanilla -o results
+	evaluate submission/ -o results
 
 test: install
 	$(PYTHON) -m pytest -q
