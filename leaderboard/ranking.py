@@ -1,0 +1,99 @@
+"""Ranking rules: one row per team (best or latest OK run), failed runs shown but not ranked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from leaderboard.config import CompetitionConfig, lower_is_better
+
+
+@dataclass
+class Run:
+    name: str
+    run_id: str
+    created: datetime
+    result: dict
+    directory: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.result.get("verdict", "OK") == "OK" and self.result.get("status") == "ok"
+
+    @property
+    def verdict(self) -> str:
+        return self.result.get("verdict") or ("OK" if self.ok else self.result.get("status", "?").upper())
+
+    def metric(self, name: str) -> float | None:
+        value = self.result.get("metrics", {}).get(name)
+        return None if isinstance(value, bool) else value
+
+
+@dataclass
+class Row:
+    team: str
+    run: Run
+    rank: int | None
+    baseline: bool
+    history: list[Run] = field(default_factory=list)
+    note: str = ""
+
+
+def load_runs(results_dir: str | Path) -> list[Run]:
+    """Every result.json below results_dir (RESULTS_DIR/NAME/RUN_ID/result.json)."""
+    runs = []
+    for path in sorted(Path(results_dir).glob("**/result.json")):
+        result = json.loads(path.read_text())
+        if result.get("schema_version") != 1:
+            continue
+        created = datetime.fromisoformat(result["created"])
+        runs.append(Run(result.get("name") or path.parent.parent.name,
+                        result.get("run_id") or path.parent.name, created, result, path.parent))
+    return runs
+
+
+def is_baseline(run: Run, config: CompetitionConfig) -> bool:
+    if run.name in config.baselines:
+        return True
+    path = run.result.get("submission", {}).get("path", "")
+    return "baselines" in Path(path).parts
+
+
+def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
+    """Ranked rows first (by rank_by, ties to the earlier run), then unranked ones.
+
+    Baseline rows are placed by their score but get no rank number.
+    """
+    teams: dict[str, list[Run]] = {}
+    for run in runs:
+        teams.setdefault(run.name, []).append(run)
+    ranked, unranked = [], []
+    for team, team_runs in teams.items():
+        team_runs.sort(key=lambda r: (r.created, r.run_id))
+        baseline = is_baseline(team_runs[0], config)
+        in_time = [r for r in team_runs if config.deadline is None or r.created <= config.deadline]
+        eligible = [r for r in in_time if r.ok and r.metric(config.rank_by) is not None]
+        if eligible:
+            if config.selection == "latest":
+                chosen = eligible[-1]
+            else:
+                chosen = min(eligible, key=lambda r: (_sort_value(r, config), r.created, r.run_id))
+            ranked.append(Row(team, chosen, None, baseline, team_runs))
+        else:
+            note = "no run before the deadline" if team_runs and not in_time else "no successful run"
+            unranked.append(Row(team, team_runs[-1], None, baseline, team_runs, note))
+    ranked.sort(key=lambda row: (_sort_value(row.run, config), row.run.created, row.run.run_id))
+    position = 0
+    for row in ranked:  # baselines sit among the teams, in order, but take no rank
+        if not row.baseline:
+            position += 1
+            row.rank = position
+    unranked.sort(key=lambda row: row.team)
+    return ranked + unranked
+
+
+def _sort_value(run: Run, config: CompetitionConfig) -> float:
+    value = run.metric(config.rank_by)
+    return value if lower_is_better(config.rank_by) else -value

@@ -1,0 +1,46 @@
+"""The built site: pages, exports, and escaping of everything teams control."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from click.testing import CliRunner
+
+from leaderboard.build import main
+from tests.leaderboard.conftest import write_result
+
+EVIL = '<script>alert("pwned")</script>'
+
+
+def test_build_pages_and_exports(results, tmp_path):
+    outcome = CliRunner().invoke(main, ["build", str(results), "-o", str(tmp_path / "site")])
+    assert outcome.exit_code == 0, outcome.output
+    site = tmp_path / "site"
+    index = (site / "index.html").read_text()
+    assert "baseline" in index and "TIMEOUT" in index and "memorisation" in index
+    assert len(list((site / "teams").glob("*.html"))) == 4
+    rows = list(csv.DictReader((site / "leaderboard.csv").open()))
+    assert [row["team"] for row in rows] == ["beta", "vanilla", "alpha", "gamma"]
+    exported = json.loads((site / "leaderboard.json").read_text())
+    assert exported["rank_by"] == "mnist.fid" and exported["rows"][0]["mnist.fid"] == 2.0
+    alpha_page = next(p for p in (site / "teams").glob("alpha-*.html")).read_text()
+    assert alpha_page.count("<h2") == 3 and "../assets/" in alpha_page
+
+
+def test_team_controlled_text_is_escaped(tmp_path):
+    results = tmp_path / "results"
+    write_result(results, EVIL, "2026-11-01T10:00:00", fid=1.0, log=EVIL, flags=("memorisation",))
+    site = tmp_path / "site"
+    CliRunner().invoke(main, ["build", str(results), "-o", str(site)], catch_exceptions=False)
+    for page in [site / "index.html", *(site / "teams").glob("*.html")]:
+        text = page.read_text()
+        assert EVIL not in text and "&lt;script&gt;" in text
+    assert all("<" not in p.name for p in (site / "teams").iterdir())
+
+
+def test_bad_config_is_a_usage_error(results, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('selection = "worst"\n')
+    outcome = CliRunner().invoke(main, ["build", str(results), "--config", str(config), "-o", str(tmp_path / "s")])
+    assert outcome.exit_code == 2 and "selection" in outcome.output
