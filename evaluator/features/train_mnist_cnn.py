@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.console import Console
