@@ -3,14 +3,20 @@ PYTHON ?= python
 MNIST_ROOT ?= $(abspath ../shared/data)
 export MNIST_ROOT
 
-.PHONY: install demo test bench
+.PHONY: install system-deps demo test bench
 
 install:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
+# bubblewrap runs team code in the sandbox (Debian/Ubuntu; needs root, else install it yourself).
+system-deps:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "warning: install bubblewrap (apt-get install bubblewrap) to run team code in the sandbox"
+
 # Evaluate the submission kit (trained vanilla generator) as organisers evaluate a team folder:
 # sandboxed generate.py, validation, metrics. Results land in results/submission/<run-id>/.
-demo: install
+demo: install system-deps
 	evaluate submission/ -o results
 
 test: install
