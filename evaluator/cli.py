@@ -14,7 +14,7 @@ from rich.table import Table
 from evaluator import mnist, results
 from evaluator.errors import EvaluatorError, ExitCode
 from evaluator.pipeline import EvaluationOptions, Reporter, evaluate_samples
-from evaluator.reference import CACHE_ENV_VAR
+from evaluator.cache import CACHE_ENV_VAR
 from evaluator.samples import DEFAULT_COUNT
 
 # Direction and format of each metric in the printed table.

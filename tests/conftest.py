@@ -49,3 +49,11 @@ def train_digits(mnist_root) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(cache_dir):
+    """No test writes to the user's ~/.cache: every default cache goes to the session's folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVALUATOR_CACHE", str(cache_dir))
+        yield

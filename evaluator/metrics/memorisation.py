@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from evaluator import mnist
+from evaluator.cache import cache_path, load_arrays, resolve_cache_dir, save_arrays
 from evaluator.metrics import knn
 from evaluator.metrics.context import SampleContext
 from evaluator.metrics.registry import MetricValues, register
@@ -41,8 +42,13 @@ class PixelIndex:
     """Exact nearest-neighbour search among a fixed set of 28x28 images."""
 
     def __init__(self, images: np.ndarray, components: int = PCA_COMPONENTS,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", precomputed: dict[str, np.ndarray] | None = None) -> None:
+        self.images = np.asarray(images, dtype=np.uint8)
         self.pixels = _to_pixels(images)
+        self.backend = knn.BruteForceBackend(device=device)
+        if precomputed is not None:
+            self.mean, self.basis, self.lifted = (precomputed[k] for k in ("mean", "basis", "lifted"))
+            return
         self.mean = self.pixels.mean(axis=0, dtype=np.float64)
         # Any orthonormal basis gives a valid bound; a 10K subsample finds a tight one fast.
         sample = self.pixels[:: max(1, len(self.pixels) // 10_000)] - self.mean.astype(np.float32)
@@ -50,7 +56,10 @@ class PixelIndex:
         _, vectors = np.linalg.eigh(covariance)
         self.basis = np.ascontiguousarray(vectors[:, ::-1][:, :components], dtype=np.float32)
         self.lifted = self._lift(self.pixels)
-        self.backend = knn.BruteForceBackend(device=device)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What `precomputed` takes back (the images and the PCA lift)."""
+        return {"images": self.images, "mean": self.mean, "basis": self.basis, "lifted": self.lifted}
 
     def _lift(self, pixels: np.ndarray) -> np.ndarray:
         centred = pixels - self.mean.astype(np.float32)
@@ -98,17 +107,31 @@ def _to_pixels(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32) / 255.0
 
 
+INDEX_FORMAT = 1
+
+
 @lru_cache(maxsize=2)
-def mnist_pixel_index(data_root: str | None, device: str = "cpu") -> PixelIndex:
-    """Index over all 70,000 MNIST images (train then test), built once per process."""
-    return PixelIndex(mnist.all_images(data_root), device=device)
+def mnist_pixel_index(data_root: str | None, device: str = "cpu",
+                      cache_dir: str | None = None) -> PixelIndex:
+    """Index over all 70,000 MNIST images (train then test): from the on-disk cache when its
+    key (both splits' checksums, components, format) and checksum match, else built and cached."""
+    key = {"format": INDEX_FORMAT, "components": PCA_COMPONENTS,
+           "train": mnist.split_checksum("train", data_root), "test": mnist.split_checksum("test", data_root)}
+    path = cache_path(resolve_cache_dir(cache_dir), "pixel-index", key)
+    arrays, _ = load_arrays(path, key)
+    if arrays is not None:
+        return PixelIndex(arrays.pop("images"), device=device, precomputed=arrays)
+    index = PixelIndex(mnist.all_images(data_root), device=device)
+    save_arrays(path, key, index.arrays())
+    return index
 
 
 @register("memorisation", "samples",
           "Near-copies of MNIST digits: nearest training/test image in pixel space")
 def memorisation(context: SampleContext) -> MetricValues:
     root = None if context.data_root is None else str(context.data_root)
-    nearest = mnist_pixel_index(root, context.device).nearest(context.images)
+    cache_dir = None if context.cache_dir is None else str(context.cache_dir)
+    nearest = mnist_pixel_index(root, context.device, cache_dir).nearest(context.images)
     near_copy = nearest.distance < NEAR_COPY_DISTANCE
     fraction = float(near_copy.mean())
     return {

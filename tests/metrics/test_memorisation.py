@@ -83,3 +83,17 @@ def test_samples_from_a_trained_gan_are_not_flagged(mnist_root):
     values = memorisation.memorisation(_context(images.view(-1, 28, 28).numpy(), mnist_root))
     assert not values["flagged"]
     assert values["near_copy_fraction"] < memorisation.FLAG_FRACTION
+
+
+def test_cached_index_gives_the_same_neighbours(mnist_root, tmp_path, test_digits):
+    memorisation.mnist_pixel_index.cache_clear()
+    built = memorisation.mnist_pixel_index(str(mnist_root), "cpu", str(tmp_path))
+    assert len(list(tmp_path.glob("pixel-index-*.npz"))) == 1
+    memorisation.mnist_pixel_index.cache_clear()
+    loaded = memorisation.mnist_pixel_index(str(mnist_root), "cpu", str(tmp_path))
+    assert loaded is not built
+    queries = test_digits[:200]
+    first, second = built.nearest(queries), loaded.nearest(queries)
+    np.testing.assert_array_equal(first.distance, second.distance)
+    np.testing.assert_array_equal(first.index, second.index)
+    memorisation.mnist_pixel_index.cache_clear()
