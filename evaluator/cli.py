@@ -80,6 +80,10 @@ def default_result_path(results_dir: Path, name: str, run_id: str) -> Path:
               help="Where reference statistics are cached [default: ~/.cache/mnist-gan-eval].")
 @click.option("--metrics", "metric_names", default=None,
               help="Comma-separated subset of metrics (default: all).")
+@click.option("--features", "feature_names", default="mnist", show_default=True,
+              help="Comma-separated feature spaces: mnist, inception (TF FID's network, slow on CPU).")
+@click.option("--reference-limit", type=click.IntRange(min=10), default=None,
+              help="Smoke tests only: use the first N test images as the reference (never for rankings).")
 @click.option("-k", "--k", "k", default=3, show_default=True, type=click.IntRange(min=1),
               help="Neighbourhood size for precision/recall and density/coverage.")
 @click.option("--knn", "knn_backend", type=click.Choice(["auto", "kdtree", "brute"]),
@@ -97,7 +101,8 @@ def default_result_path(results_dir: Path, name: str, run_id: str) -> Path:
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | None,
          results_dir: Path, json_path: Path | None, count: int, data_root: str | None,
-         cache_dir: str | None, metric_names: str | None, k: int, knn_backend: str, gpu: bool,
+         cache_dir: str | None, metric_names: str | None, feature_names: str,
+         reference_limit: int | None, k: int, knn_backend: str, gpu: bool,
          timeout_s: float, memory: str, batch_size: int, scratch_dir: Path | None,
          no_sandbox: bool, debug: bool) -> None:
     """Evaluate MNIST GAN submissions (team folders) or a folder of generated PNGs.
@@ -115,7 +120,8 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
     try:
         if bool(submissions) == (samples_dir is not None):
             raise click.UsageError("give either submission folders or --samples DIR (not both)")
-        options = _evaluation_options(count, data_root, cache_dir, metric_names, k, knn_backend, gpu)
+        options = _evaluation_options(count, data_root, cache_dir, metric_names, feature_names,
+                                      reference_limit, k, knn_backend, gpu)
         if samples_dir is not None:
             code = _evaluate_samples(console, samples_dir, name, results_dir, json_path, options)
         else:
@@ -145,8 +151,8 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
     sys.exit(int(code))
 
 
-def _evaluation_options(count, data_root, cache_dir, metric_names, k, knn_backend,
-                        gpu) -> EvaluationOptions:
+def _evaluation_options(count, data_root, cache_dir, metric_names, feature_names, reference_limit,
+                        k, knn_backend, gpu) -> EvaluationOptions:
     device = "cpu"
     if gpu:
         import torch
@@ -162,8 +168,16 @@ def _evaluation_options(count, data_root, cache_dir, metric_names, k, knn_backen
             select(list(selected))
         except KeyError as err:
             raise click.BadParameter(str(err.args[0]), param_hint="--metrics") from err
+    from evaluator.features import FEATURE_EXTRACTORS
+
+    spaces = tuple(dict.fromkeys(n.strip() for n in feature_names.split(",") if n.strip()))
+    unknown = sorted(set(spaces) - set(FEATURE_EXTRACTORS))
+    if unknown or not spaces:
+        raise click.BadParameter(f"unknown feature space(s) {unknown}; available: "
+                                 f"{sorted(FEATURE_EXTRACTORS)}", param_hint="--features")
     return EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir,
-                             metrics=selected, k=k, knn_backend=knn_backend, device=device)
+                             feature_spaces=spaces, metrics=selected, k=k, knn_backend=knn_backend,
+                             device=device, reference_limit=reference_limit)
 
 
 def _progress(console: Console) -> Progress:

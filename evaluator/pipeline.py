@@ -32,6 +32,7 @@ class EvaluationOptions:
     k: int = 3
     knn_backend: str = "auto"
     device: str = "cpu"
+    reference_limit: int | None = None  # smoke tests only: first K test images as reference
 
 
 class Reporter:
@@ -73,6 +74,7 @@ def new_result(directory: str, options: EvaluationOptions, timings: Timings) -> 
         "feature_extractors": {},
         "reference": None,
         "options": {"k": options.k, "knn_backend": options.knn_backend, "device": options.device,
+                    "reference_limit": options.reference_limit,
                     "metrics": [metric.name for metric in selected],
                     "feature_spaces": list(options.feature_spaces)},
         "timings_s": timings.seconds,
@@ -125,14 +127,14 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
     class_reference = None
     for space in options.feature_spaces:
         with timings.measure(f"features.{space}"):
-            reporter.stage(f"features ({space})")
             extractor = make_extractor(space, options.device)
-            extracted = extractor(images)
+            advance = reporter.stage(f"features ({space})", len(images))
+            extracted = extractor(images, progress=advance)
         reporter.done(f"features ({space})", timings.seconds[f"features.{space}"])
         with timings.measure(f"reference.{space}"):
             reporter.stage(f"reference ({space})")
             reference = load_reference(extractor, options.data_root, options.cache_dir, (options.k,),
-                                       options.knn_backend, options.device)
+                                       options.knn_backend, options.device, options.reference_limit)
         reporter.done(f"reference ({space})", timings.seconds[f"reference.{space}"],
                       f"cache {reference.cache_status}")
         result["feature_extractors"][space] = {
@@ -157,8 +159,8 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
             extractor = make_extractor("mnist", options.device)
             probabilities = extractor(images).probabilities
             class_reference = load_reference(extractor, options.data_root, options.cache_dir,
-                                             (options.k,), options.knn_backend,
-                                             options.device).class_histogram
+                                             (options.k,), options.knn_backend, options.device,
+                                             options.reference_limit).class_histogram
         context = SampleContext(images, probabilities, class_reference,
                                 mnist.resolve_root(options.data_root), options.cache_dir,
                                 options.device)

@@ -35,11 +35,13 @@ class Reference:
 
     @property
     def id(self) -> str:
-        return f"mnist-{REFERENCE_SPLIT}"
+        limit = self.key.get("limit")
+        return f"mnist-{REFERENCE_SPLIT}" + (f"-first{limit}" if limit else "")
 
 
-def _key(extractor, data_sha256: str, ks: tuple[int, ...]) -> dict:
+def _key(extractor, data_sha256: str, ks: tuple[int, ...], limit: int | None) -> dict:
     return {
+        "limit": limit,
         "format": FORMAT_VERSION,
         "extractor": extractor.name,
         "weights_sha256": extractor.weights_sha256,
@@ -50,15 +52,16 @@ def _key(extractor, data_sha256: str, ks: tuple[int, ...]) -> dict:
 
 
 def load_reference(extractor, data_root=None, cache_dir=None, ks: tuple[int, ...] = (3,),
-                   backend_name: str = "auto", device: str = "cpu") -> Reference:
+                   backend_name: str = "auto", device: str = "cpu",
+                   limit: int | None = None) -> Reference:
     """Reference statistics for `extractor`: from the cache when valid, else computed and cached."""
     data_sha256 = mnist.split_checksum(REFERENCE_SPLIT, data_root)
-    key = _key(extractor, data_sha256, tuple(sorted(set(ks))))
+    key = _key(extractor, data_sha256, tuple(sorted(set(ks))), limit)
     path = cache_path(resolve_cache_dir(cache_dir), f"reference-{extractor.name}", key)
     arrays, why = load_arrays(path, key)
     status = "hit"
     if arrays is None:
-        arrays = _compute(extractor, data_root, key["ks"], backend_name, device)
+        arrays = _compute(extractor, data_root, key["ks"], backend_name, device, limit)
         save_arrays(path, key, arrays)
         status = "computed" if why == "no cache file" else f"recomputed: {why}"
     stats = FeatureReference(
@@ -70,8 +73,9 @@ def load_reference(extractor, data_root=None, cache_dir=None, ks: tuple[int, ...
     return Reference(extractor.name, stats, histogram, key, path, status)
 
 
-def _compute(extractor, data_root, ks: list[int], backend_name: str, device: str) -> dict:
-    images = mnist.load_split(REFERENCE_SPLIT, data_root).images
+def _compute(extractor, data_root, ks: list[int], backend_name: str, device: str,
+             limit: int | None) -> dict:
+    images = mnist.load_split(REFERENCE_SPLIT, data_root).images[:limit]
     extracted = extractor(images)
     features = np.ascontiguousarray(extracted.features, dtype=np.float32)
     backend = knn.make_backend(backend_name, features.shape[1], device)

@@ -21,7 +21,7 @@ class FeatureExtractor(Protocol):
     @property
     def id(self) -> str: ...
 
-    def __call__(self, images: np.ndarray) -> Any: ...
+    def __call__(self, images: np.ndarray, progress: Callable[[int], None] | None = None) -> Any: ...
 
 
 def _mnist(device: str = "cpu") -> FeatureExtractor:
@@ -30,7 +30,13 @@ def _mnist(device: str = "cpu") -> FeatureExtractor:
     return MnistFeatureExtractor(device=device)
 
 
-FEATURE_EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {"mnist": _mnist}
+def _inception(device: str = "cpu") -> FeatureExtractor:
+    from evaluator.features.inception import InceptionFeatureExtractor
+
+    return InceptionFeatureExtractor(device=device)
+
+
+FEATURE_EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {"mnist": _mnist, "inception": _inception}
 
 
 def make_extractor(name: str, device: str = "cpu") -> FeatureExtractor:

@@ -118,8 +118,8 @@ class MnistFeatureExtractor:
         return f"{self.name}-{self.weights_sha256[:12]}"
 
     @torch.inference_mode()
-    def __call__(self, images: np.ndarray) -> MnistFeatures:
-        """uint8 (N, 28, 28) -> features and probabilities."""
+    def __call__(self, images: np.ndarray, progress=None) -> MnistFeatures:
+        """uint8 (N, 28, 28) -> features and probabilities; `progress(n)` after each batch."""
         features, probabilities = [], []
         tensor = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
         for start in range(0, len(tensor), self.batch_size):
@@ -128,6 +128,8 @@ class MnistFeatureExtractor:
             feats = self.network.features(batch)
             features.append(feats.float().cpu())
             probabilities.append(torch.softmax(self.network.head(feats), dim=1).float().cpu())
+            if progress is not None:
+                progress(len(batch))
         if not features:
             return MnistFeatures(np.zeros((0, self.dim), np.float32), np.zeros((0, 10), np.float32))
         return MnistFeatures(torch.cat(features).numpy(), torch.cat(probabilities).numpy())
