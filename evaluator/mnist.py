@@ -19,6 +19,7 @@ RAW_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
 
 def resolve_root(root: str | os.PathLike | None = None) -> Path:

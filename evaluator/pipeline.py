@@ -16,7 +16,7 @@ from evaluator import mnist, results
 from evaluator.features import make_extractor
 from evaluator.metrics import knn
 from evaluator.metrics.context import FeatureContext, SampleContext
-from evaluator.reference import load_reference
+from evaluator.reference import REFERENCE_SPLIT, load_reference
 from evaluator.samples import DEFAULT_COUNT, validate_samples
 
 
@@ -132,9 +132,12 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
             extracted = extractor(images, progress=advance)
         reporter.done(f"features ({space})", timings.seconds[f"features.{space}"])
         with timings.measure(f"reference.{space}"):
-            reporter.stage(f"reference ({space})")
+            # Featurising the reference (only on a cache miss) is long for Inception on CPU.
+            full = mnist.SPLIT_SIZES[REFERENCE_SPLIT]
+            advance = reporter.stage(f"reference ({space})", min(options.reference_limit or full, full))
             reference = load_reference(extractor, options.data_root, options.cache_dir, (options.k,),
-                                       options.knn_backend, options.device, options.reference_limit)
+                                       options.knn_backend, options.device, options.reference_limit,
+                                       progress=advance)
         reporter.done(f"reference ({space})", timings.seconds[f"reference.{space}"],
                       f"cache {reference.cache_status}")
         result["feature_extractors"][space] = {

@@ -53,15 +53,16 @@ def _key(extractor, data_sha256: str, ks: tuple[int, ...], limit: int | None) ->
 
 def load_reference(extractor, data_root=None, cache_dir=None, ks: tuple[int, ...] = (3,),
                    backend_name: str = "auto", device: str = "cpu",
-                   limit: int | None = None) -> Reference:
-    """Reference statistics for `extractor`: from the cache when valid, else computed and cached."""
+                   limit: int | None = None, progress=None) -> Reference:
+    """Reference statistics for `extractor`: from the cache when valid, else computed and cached.
+    `progress(n)` is told of every n reference images featurised (only on a cache miss)."""
     data_sha256 = mnist.split_checksum(REFERENCE_SPLIT, data_root)
     key = _key(extractor, data_sha256, tuple(sorted(set(ks))), limit)
     path = cache_path(resolve_cache_dir(cache_dir), f"reference-{extractor.name}", key)
     arrays, why = load_arrays(path, key)
     status = "hit"
     if arrays is None:
-        arrays = _compute(extractor, data_root, key["ks"], backend_name, device, limit)
+        arrays = _compute(extractor, data_root, key["ks"], backend_name, device, limit, progress)
         save_arrays(path, key, arrays)
         status = "computed" if why == "no cache file" else f"recomputed: {why}"
     stats = FeatureReference(
@@ -74,9 +75,9 @@ def load_reference(extractor, data_root=None, cache_dir=None, ks: tuple[int, ...
 
 
 def _compute(extractor, data_root, ks: list[int], backend_name: str, device: str,
-             limit: int | None) -> dict:
+             limit: int | None, progress=None) -> dict:
     images = mnist.load_split(REFERENCE_SPLIT, data_root).images[:limit]
-    extracted = extractor(images)
+    extracted = extractor(images, progress=progress)
     features = np.ascontiguousarray(extracted.features, dtype=np.float32)
     backend = knn.make_backend(backend_name, features.shape[1], device)
     stats = FeatureReference.from_features(features, tuple(ks), backend)

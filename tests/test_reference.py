@@ -39,3 +39,13 @@ def test_damaged_or_tampered_cache_is_recomputed(mnist_root, tmp_path):
     np.testing.assert_array_equal(again.stats.mean, reference.stats.mean)
     reference.cache_path.write_bytes(b"not a zip")
     assert load_reference(extractor, mnist_root, tmp_path).cache_status.startswith("recomputed: unreadable")
+
+
+def test_progress_counts_reference_images_only_on_a_miss(mnist_root, tmp_path):
+    extractor = make_extractor("mnist")
+    seen: list[int] = []
+    load_reference(extractor, mnist_root, tmp_path, limit=300, progress=seen.append)
+    assert sum(seen) == 300
+    seen.clear()
+    assert load_reference(extractor, mnist_root, tmp_path, limit=300, progress=seen.append).cache_status == "hit"
+    assert seen == []

