@@ -23,4 +23,4 @@ test: install
 	$(PYTHON) -m pytest -q
 
 bench: install
-	$(PYTHON) bench/bench_core.py
+	$(PYTHON) bench/benchmark.py

@@ -1,7 +1,9 @@
 """The results table of baselines/README.md, from `evaluate baselines/*` result JSONs.
 
-    evaluate baselines/vanilla baselines/wgan-gp ... -o results
+    evaluate baselines/vanilla baselines/wgan-gp ... --features mnist,inception -o results
     python -m baselines.report results > table.md
+
+Inception columns stay empty for variants evaluated with MNIST features only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ COLUMNS = [("mnist.fid", "MNIST FID ↓", "{:.2f}"), ("mnist.precision", "P ↑"
            ("mnist.recall", "R ↑", "{:.3f}"), ("mnist.density", "density", "{:.3f}"),
            ("mnist.coverage", "coverage ↑", "{:.3f}"), ("class_coverage.tv_distance", "class TV ↓", "{:.3f}"),
            ("class_coverage.digits_present", "digits", "{}"),
-           ("memorisation.near_copy_fraction", "near-copies", "{:.4f}")]
+           ("memorisation.near_copy_fraction", "near-copies", "{:.4f}"),
+           ("inception.fid", "Inception FID ↓", "{:.2f}"), ("inception.precision", "Inc. P ↑", "{:.3f}"),
+           ("inception.recall", "Inc. R ↑", "{:.3f}")]
 
 
 def latest_results(results_dir: Path) -> dict[str, dict]:
