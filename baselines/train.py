@@ -48,6 +48,10 @@ class TrainConfig:
     cache_dir: str | None = None
     max_steps: int | None = None  # stop early (tests, smoke runs)
     time_budget_s: float | None = None  # stop at the first epoch end past this training time
+    # Train the first `warmup_epochs` with another objective sharing D's output V (fgan-js: V is
+    # the logit log(p/q), which is also the optimal V of KL, reverse KL and Neyman's f-GAN).
+    warmup_epochs: int = 0
+    warmup_variant: str = "fgan-js"
     out_dir: Path = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -70,9 +74,11 @@ class Trainer:
                  console: Console | None = None) -> None:
         self.config = config
         self.console = console or Console()
-        self.objective = objective or make_objective(config.variant)
+        self.main_objective = objective or make_objective(config.variant)
         if config.n_critic is not None:
-            self.objective.n_critic = config.n_critic
+            self.main_objective.n_critic = config.n_critic
+        self.warmup_objective = make_objective(config.warmup_variant) if config.warmup_epochs else None
+        self.objective = self.main_objective
         settings = self.objective.optimizer
         self.device = torch.device(config.device)
         _seed_everything(config.seed)
@@ -158,6 +164,8 @@ class Trainer:
             task = progress.add_task("train", total=config.epochs * batches,
                                      completed=self.epoch * batches, status="")
             while self.epoch < config.epochs:
+                self.objective = (self.warmup_objective if self.epoch < config.warmup_epochs
+                                  else self.main_objective)
                 started = time.perf_counter()
                 order = torch.randperm(len(data), device=self.device)
                 d_sum = torch.zeros((), device=self.device)
@@ -178,6 +186,7 @@ class Trainer:
                 self.epoch += 1
                 self.wall_time += time.perf_counter() - started
                 entry = {"epoch": self.epoch, "step": self.step, "wall_time_s": round(self.wall_time, 1),
+                         "objective": self.objective.name,
                          "d_loss": float(d_sum) / max(index + 1, 1),
                          "g_loss": float(g_sum) / max(g_steps, 1)}
                 if not all(math.isfinite(entry[k]) for k in ("d_loss", "g_loss")):
@@ -231,6 +240,7 @@ class Trainer:
         g_path, d_path = checkpoints / "G.pth", checkpoints / "D.pth"
         torch.save({k: v.cpu() for k, v in self.generator.state_dict().items()}, g_path)
         torch.save({k: v.cpu() for k, v in self.discriminator.state_dict().items()}, d_path)
+        self.objective = self.main_objective
         settings = self.objective.optimizer
         manifest = {
             "variant": self.config.variant,
@@ -243,6 +253,8 @@ class Trainer:
             "d_dropout": self.objective.d_dropout,
             "d_grad_clip": self.objective.grad_clip,
             "v_bound": getattr(self.objective, "v_bound", None),
+            "warmup": ({"variant": self.config.warmup_variant, "epochs": self.config.warmup_epochs}
+                       if self.config.warmup_epochs else None),
             "optimizer": {"name": settings.name, "lr_g": self.config.lr_g or settings.lr_g,
                           "lr_d": self.config.lr_d or settings.lr_d, "betas": list(settings.betas)},
             "wall_time_s": round(self.wall_time, 1),
@@ -279,16 +291,23 @@ def _seed_everything(seed: int) -> None:
               help="Continue from OUT_DIR/run/checkpoint.pt when present.")
 @click.option("--time-budget", type=float, default=None,
               help="Stop at the first epoch end after this many seconds of training.")
+@click.option("--warmup-epochs", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Train the first N epochs with --warmup-variant's objective (same networks).")
+@click.option("--warmup-variant", default="fgan-js", show_default=True, type=click.Choice(list(OBJECTIVES)))
 @click.option("--max-steps", type=int, default=None, hidden=True)
 def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_g, lr_d, n_critic,
          checkpoint_every: int, eval_every: int, out_dir: Path | None, data_root, cache_dir,
-         resume: bool, time_budget: float | None, max_steps) -> None:
+         resume: bool, time_budget: float | None, warmup_epochs: int, warmup_variant: str,
+         max_steps) -> None:
     """Train the reference GAN VARIANT and export it as a submission folder's checkpoints."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was given but CUDA is not available")
     config = TrainConfig(variant, epochs, batch_size, seed, device, lr_g, lr_d, n_critic,
                          checkpoint_every, eval_every, data_root=data_root, cache_dir=cache_dir,
-                         max_steps=max_steps, time_budget_s=time_budget, out_dir=out_dir)
+                         max_steps=max_steps, time_budget_s=time_budget, out_dir=out_dir,
+                         warmup_epochs=warmup_epochs, warmup_variant=warmup_variant)
+    if warmup_epochs >= epochs:
+        raise click.UsageError(f"--warmup-epochs ({warmup_epochs}) must be below --epochs ({epochs})")
     console = Console()
     trainer = Trainer(config, console=console)
     if resume and trainer.resume():

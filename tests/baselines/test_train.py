@@ -59,3 +59,20 @@ def test_cli_rejects_unknown_variant_and_missing_cuda():
     if not torch.cuda.is_available():
         outcome = CliRunner().invoke(train.main, ["vanilla", "--device", "cuda"])
         assert outcome.exit_code == 2 and "CUDA is not available" in outcome.output
+
+
+def test_warmup_trains_with_the_warmup_objective_then_switches(data, tmp_path, mnist_root):
+    config = train.TrainConfig("fgan-kl", epochs=3, batch_size=512, eval_every=0, checkpoint_every=0,
+                               data_root=str(mnist_root), out_dir=tmp_path, warmup_epochs=2)
+    trainer = train.Trainer(config)
+    trainer.train(data[:1024])
+    log = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
+    assert [entry["objective"] for entry in log] == ["fgan-js", "fgan-js", "fgan-kl"]
+    manifest = trainer.export("train-baseline fgan-kl --warmup-epochs 2")
+    assert manifest["warmup"] == {"variant": "fgan-js", "epochs": 2}
+    assert manifest["v_bound"] == 10.0  # the main objective's settings are recorded
+
+
+def test_cli_rejects_a_warmup_as_long_as_training():
+    outcome = CliRunner().invoke(train.main, ["fgan-kl", "--epochs", "3", "--warmup-epochs", "3"])
+    assert outcome.exit_code == 2 and "--warmup-epochs" in outcome.output
