@@ -15,9 +15,11 @@ system-deps:
 	  echo "warning: install bubblewrap (apt-get install bubblewrap) to run team code in the sandbox"
 
 # Evaluate the submission kit (trained vanilla generator) as organisers evaluate a team folder:
-# sandboxed generate.py, validation, metrics. Results land in results/submission/<run-id>/.
+# sandboxed generate.py, validation, metrics. Results land in results/submission/<run-id>/;
+# the leaderboard over results/ (with the committed baseline results beside it) in site/.
 demo: install system-deps
 	evaluate submission/ -o results
+	leaderboard build results baselines/results -o site
 
 test: install
 	$(PYTHON) -m pytest -q

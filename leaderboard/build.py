@@ -47,8 +47,10 @@ def export_rows(rows: list[Row], config: CompetitionConfig) -> list[dict]:
     return out
 
 
-def build_site(results_dir: Path, site_dir: Path, config: CompetitionConfig) -> Path:
-    runs = load_runs(results_dir)
+def build_site(results_dirs: Path | list[Path], site_dir: Path, config: CompetitionConfig) -> Path:
+    """The whole site from every result.json under one or more results folders."""
+    folders = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+    runs = [run for folder in folders for run in load_runs(folder)]
     rows = build_rows(runs, config)
     site_dir.mkdir(parents=True, exist_ok=True)
     (site_dir / "teams").mkdir(exist_ok=True)
@@ -121,18 +123,20 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("results_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", "site_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("site"), show_default=True)
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Competition TOML (see leaderboard/README.md).")
-def build(results_dir: Path, site_dir: Path, config_path: Path | None) -> None:
-    """Build SITE_DIR from every result.json under RESULTS_DIR (works from file://)."""
+def build(results_dirs: tuple[Path, ...], site_dir: Path, config_path: Path | None) -> None:
+    """Build SITE_DIR from every result.json under the RESULTS_DIRS (works from file://),
+    e.g. `leaderboard build results baselines/results`."""
     try:
         config = CompetitionConfig.load(config_path)
     except (ValueError, TypeError) as err:
         raise click.BadParameter(str(err), param_hint="--config") from err
-    index = build_site(results_dir, site_dir, config)
+    index = build_site(list(results_dirs), site_dir, config)
     click.echo(f"wrote {index}")
 
 

@@ -44,3 +44,18 @@ def test_bad_config_is_a_usage_error(results, tmp_path):
     config.write_text('selection = "worst"\n')
     outcome = CliRunner().invoke(main, ["build", str(results), "--config", str(config), "-o", str(tmp_path / "s")])
     assert outcome.exit_code == 2 and "selection" in outcome.output
+
+
+def test_several_results_folders_make_one_leaderboard(tmp_path):
+    teams, baselines = tmp_path / "results", tmp_path / "baseline-results"
+    write_result(teams, "alpha", "2026-11-01T10:00:00", fid=3.0)
+    write_result(baselines, "vanilla", "2026-11-01T09:00:00", fid=2.0, baseline=True)
+    outcome = CliRunner().invoke(main, ["build", str(teams), str(baselines), "-o", str(tmp_path / "site")])
+    assert outcome.exit_code == 0, outcome.output
+    rows = json.loads((tmp_path / "site" / "leaderboard.json").read_text())["rows"]
+    assert {row["team"] for row in rows} == {"alpha", "vanilla"}
+
+
+def test_build_needs_a_results_folder(tmp_path):
+    outcome = CliRunner().invoke(main, ["build", "-o", str(tmp_path / "site")])
+    assert outcome.exit_code == 2 and "RESULTS_DIRS" in outcome.output
