@@ -32,7 +32,8 @@ def latest_results(results_dir: Path) -> dict[str, dict]:
 
 
 def table(results_dir: Path) -> str:
-    header = ["variant", *(title for _, title, _ in COLUMNS), "generate (s)", "epochs", "train (s)", "device"]
+    header = ["variant", *(title for _, title, _ in COLUMNS), "generate (s)", "evaluated on", "epochs", "train (s)",
+              "trained on"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, result in sorted(latest_results(results_dir).items()):
         manifest_path = BASELINES_DIR / name / "checkpoints" / "manifest.json"
@@ -41,7 +42,8 @@ def table(results_dir: Path) -> str:
         for key, _, fmt in COLUMNS:
             value = result["metrics"].get(key)
             cells.append("" if value is None else fmt.format(value))
-        cells += [f"{result.get('generation', {}).get('wall_time_s', 0):.1f}", str(manifest.get("epochs", "")),
+        cells += [f"{result.get('generation', {}).get('wall_time_s', 0):.1f}",
+                  result.get("options", {}).get("device", ""), str(manifest.get("epochs", "")),
                   str(manifest.get("wall_time_s", "")), manifest.get("device", "")]
         if result.get("verdict", "OK") != "OK":
             cells[1] = result["verdict"]

@@ -41,6 +41,7 @@ class TrainConfig:
     lr_g: float | None = None  # None: the objective's default
     lr_d: float | None = None
     n_critic: int | None = None
+    v_bound: float | None = None  # f-GAN only: soft bound on V (None: the objective's default)
     checkpoint_every: int = 10
     eval_every: int = 10
     eval_samples: int = 2000
@@ -77,6 +78,10 @@ class Trainer:
         self.main_objective = objective or make_objective(config.variant)
         if config.n_critic is not None:
             self.main_objective.n_critic = config.n_critic
+        if config.v_bound is not None:
+            if not hasattr(self.main_objective, "v_bound"):
+                raise ValueError(f"{config.variant} has no critic bound; --v-bound is for f-GAN variants")
+            self.main_objective.v_bound = config.v_bound
         self.warmup_objective = make_objective(config.warmup_variant) if config.warmup_epochs else None
         self.objective = self.main_objective
         settings = self.objective.optimizer
@@ -281,6 +286,8 @@ def _seed_everything(seed: int) -> None:
 @click.option("--lr-g", type=float, default=None, help="Generator learning rate (default: the variant's).")
 @click.option("--lr-d", type=float, default=None, help="Discriminator learning rate (default: the variant's).")
 @click.option("--n-critic", type=click.IntRange(min=1), default=None)
+@click.option("--v-bound", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="f-GAN only: bound V softly to (-B, B) (default: the variant's).")
 @click.option("--checkpoint-every", default=10, show_default=True, help="Epochs between checkpoints.")
 @click.option("--eval-every", default=10, show_default=True, help="Epochs between quick metrics (0: never).")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
@@ -296,20 +303,23 @@ def _seed_everything(seed: int) -> None:
 @click.option("--warmup-variant", default="fgan-js", show_default=True, type=click.Choice(list(OBJECTIVES)))
 @click.option("--max-steps", type=int, default=None, hidden=True)
 def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_g, lr_d, n_critic,
-         checkpoint_every: int, eval_every: int, out_dir: Path | None, data_root, cache_dir,
+         v_bound: float | None, checkpoint_every: int, eval_every: int, out_dir: Path | None, data_root, cache_dir,
          resume: bool, time_budget: float | None, warmup_epochs: int, warmup_variant: str,
          max_steps) -> None:
     """Train the reference GAN VARIANT and export it as a submission folder's checkpoints."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was given but CUDA is not available")
-    config = TrainConfig(variant, epochs, batch_size, seed, device, lr_g, lr_d, n_critic,
+    config = TrainConfig(variant, epochs, batch_size, seed, device, lr_g, lr_d, n_critic, v_bound,
                          checkpoint_every, eval_every, data_root=data_root, cache_dir=cache_dir,
                          max_steps=max_steps, time_budget_s=time_budget, out_dir=out_dir,
                          warmup_epochs=warmup_epochs, warmup_variant=warmup_variant)
     if warmup_epochs >= epochs:
         raise click.UsageError(f"--warmup-epochs ({warmup_epochs}) must be below --epochs ({epochs})")
     console = Console()
-    trainer = Trainer(config, console=console)
+    try:
+        trainer = Trainer(config, console=console)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     if resume and trainer.resume():
         console.print(f"resumed {variant} at epoch {trainer.epoch}")
     elif trainer.log_path.exists():

@@ -7,18 +7,19 @@ import json
 from baselines import report
 
 
-def write_result(root, name: str, run_id: str, metrics: dict, verdict: str = "OK") -> None:
+def write_result(root, name: str, run_id: str, metrics: dict, verdict: str = "OK", device: str = "cpu") -> None:
     run = root / name / run_id
     run.mkdir(parents=True)
     (run / "result.json").write_text(json.dumps({"name": name, "verdict": verdict, "metrics": metrics,
-                                                 "generation": {"wall_time_s": 4.2}}))
+                                                 "generation": {"wall_time_s": 4.2},
+                                                 "options": {"device": device}}))
 
 
 def test_latest_run_wins_and_inception_columns_fill_when_present(tmp_path):
     write_result(tmp_path, "vanilla", "20261122T100000Z-aaaaaa", {"mnist.fid": 9.0})
     write_result(tmp_path, "vanilla", "20261122T110000Z-bbbbbb",
                  {"mnist.fid": 1.35, "inception.fid": 12.345, "inception.precision": 0.7, "inception.recall": 0.5})
-    write_result(tmp_path, "wgan", "20261122T100000Z-cccccc", {"mnist.fid": 9.35})
+    write_result(tmp_path, "wgan", "20261122T100000Z-cccccc", {"mnist.fid": 9.35}, device="cuda")
     lines = report.table(tmp_path).splitlines()
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in lines[2:]}
@@ -28,6 +29,7 @@ def test_latest_run_wins_and_inception_columns_fill_when_present(tmp_path):
     assert vanilla[header.index("Inception FID ↓")] == "12.35"
     assert vanilla[header.index("Inc. P ↑")] == "0.700"
     assert wgan[header.index("Inception FID ↓")] == ""
+    assert (vanilla[header.index("evaluated on")], wgan[header.index("evaluated on")]) == ("cpu", "cuda")
 
 
 def test_a_failed_run_shows_its_verdict(tmp_path):

@@ -76,3 +76,17 @@ def test_warmup_trains_with_the_warmup_objective_then_switches(data, tmp_path, m
 def test_cli_rejects_a_warmup_as_long_as_training():
     outcome = CliRunner().invoke(train.main, ["fgan-kl", "--epochs", "3", "--warmup-epochs", "3"])
     assert outcome.exit_code == 2 and "--warmup-epochs" in outcome.output
+
+
+def test_v_bound_overrides_the_f_gan_bound_and_is_recorded(tmp_path, mnist_root):
+    config = train.TrainConfig("fgan-reverse-kl", v_bound=3.0, data_root=str(mnist_root), out_dir=tmp_path)
+    trainer = train.Trainer(config)
+    assert trainer.main_objective.v_bound == 3.0
+    critic = trainer.main_objective.critic(lambda x: x, torch.tensor([100.0, -100.0]))
+    assert torch.allclose(critic, torch.tensor([3.0, -3.0]))
+    assert trainer.export("train-baseline fgan-reverse-kl --v-bound 3")["v_bound"] == 3.0
+
+
+def test_cli_rejects_v_bound_for_objectives_without_one():
+    outcome = CliRunner().invoke(train.main, ["vanilla", "--v-bound", "3"])
+    assert outcome.exit_code == 2 and "--v-bound is for f-GAN variants" in outcome.output

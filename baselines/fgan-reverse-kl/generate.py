@@ -1,0 +1,140 @@
+"""Write 10,000 generated digits to samples/0.png ... samples/9999.png.
+
+    python generate.py --batch_size 2048
+
+Runs on CUDA, Apple MPS or CPU (in that order of preference), with no network access.
+An optional checkpoints/sampling.json picks a sampling trick (default: plain sampling):
+  {"method": "interpolation"}                               z = a z1 + (1 - a) z2, a ~ U[0, 1]
+  {"method": "drs", "gamma_percentile": 95, "burn_in": 10000, "d_dropout": 0.3}
+                                                            discriminator rejection sampling (D.pth)
+  {"method": "latent_rs", "m": 3}                           latent rejection sampling (W.pth)
+  {"method": "latent_ga", "steps": 10, "step_size": 0.02}   latent gradient ascent on w (W.pth)
+"""
+
+import argparse
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model import LATENT_DIM, Discriminator, ImportanceNetwork, load_generator, load_network
+
+CHECKPOINTS = "checkpoints"
+
+
+def pick_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Map the tanh range [-1, 1] linearly onto [0, 255] (the whole range, nothing clipped)."""
+    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.reshape(-1, 28, 28).cpu().numpy()
+
+
+class Sampler:
+    """Draws batches of generator outputs in [-1, 1] with the configured trick."""
+
+    def __init__(self, config: dict, device: torch.device) -> None:
+        self.config = config
+        self.method = config.get("method", "plain")
+        self.device = device
+        self.drawn = self.accepted = 0
+        self.generator = load_generator(os.path.join(CHECKPOINTS, "G.pth"), device)
+        if self.method == "drs":
+            self.discriminator = load_network(Discriminator(config.get("d_dropout", 0.0)),
+                                              os.path.join(CHECKPOINTS, "D.pth"), device)
+            self.max_logit = self._burn_in(int(config.get("burn_in", 10_000)))
+        elif self.method in ("latent_rs", "latent_ga"):
+            self.weights = load_network(ImportanceNetwork(), os.path.join(CHECKPOINTS, "W.pth"), device)
+        elif self.method not in ("plain", "interpolation"):
+            raise SystemExit(f"unknown sampling method {self.method!r} in sampling.json")
+
+    def latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, LATENT_DIM, device=self.device)
+
+    @torch.no_grad()
+    def _burn_in(self, count: int) -> float:
+        return float(self.discriminator(self.generator(self.latents(count))).max())
+
+    def batch(self, count: int) -> torch.Tensor:
+        """At most `count` accepted samples (rejection methods may return fewer)."""
+        if self.method == "interpolation":
+            alpha = torch.rand(count, 1, device=self.device)
+            z = alpha * self.latents(count) + (1 - alpha) * self.latents(count)
+        elif self.method == "latent_rs":
+            z = self.latents(count)
+            with torch.no_grad():
+                accept = torch.rand(count, device=self.device) <= self.weights(z) / self.config.get("m", 3.0)
+            z = z[accept]
+        elif self.method == "latent_ga":
+            z = self.latents(count)
+            for _ in range(int(self.config.get("steps", 10))):
+                z = z.detach().requires_grad_(True)
+                (gradient,) = torch.autograd.grad(self.weights(z).sum(), z)
+                z = z + self.config.get("step_size", 0.02) * gradient
+            z = z.detach()
+        else:
+            z = self.latents(count)
+        with torch.no_grad():
+            images = self.generator(z)
+            if self.method == "drs":
+                images = images[self._drs_accept(self.discriminator(images))]
+        self.drawn += count
+        self.accepted += len(images)
+        return images
+
+    def _drs_accept(self, logits: torch.Tensor) -> torch.Tensor:
+        """Azadi et al. 2019: F = D - D_M - log(1 - exp(D - D_M - eps)), accept w.p. sigmoid(F - gamma)."""
+        self.max_logit = max(self.max_logit, float(logits.max()))
+        shifted = logits.double() - self.max_logit
+        f = shifted - torch.log1p(-torch.exp(shifted - 1e-6))
+        gamma = torch.quantile(f, self.config.get("gamma_percentile", 95) / 100.0)
+        return torch.rand_like(f) <= torch.sigmoid(f - gamma)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch_size", "--bacth_size", type=int, default=2048,
+                        help="Samples generated per forward pass.")
+    # The evaluator sets EVAL_NUM_SAMPLES only for its own quick tests; competitions use 10,000.
+    parser.add_argument("--num_samples", type=int,
+                        default=int(os.environ.get("EVAL_NUM_SAMPLES", "10000")))
+    parser.add_argument("--seed", type=int, default=None, help="Fix the latent draws.")
+    parser.add_argument("--out_dir", default="samples")
+    args = parser.parse_args()
+    if args.batch_size < 1 or args.num_samples < 1:
+        parser.error("--batch_size and --num_samples must be positive")
+
+    device = pick_device()
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    config_path = os.path.join(CHECKPOINTS, "sampling.json")
+    config = json.load(open(config_path)) if os.path.exists(config_path) else {"method": "plain"}
+    sampler = Sampler(config, device)
+    os.makedirs(args.out_dir, exist_ok=True)
+
+    def save(index_and_pixels):
+        index, pixels = index_and_pixels
+        Image.fromarray(pixels).save(os.path.join(args.out_dir, f"{index}.png"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        written = 0
+        while written < args.num_samples:
+            images = sampler.batch(args.batch_size)[: args.num_samples - written]
+            pixels = to_uint8(images)
+            list(pool.map(save, zip(range(written, written + len(pixels)), pixels)))
+            written += len(pixels)
+    acceptance = f", acceptance {sampler.accepted / sampler.drawn:.1%}" if sampler.drawn else ""
+    print(f"wrote {written} PNGs to {args.out_dir}/ on {device.type} ({sampler.method}{acceptance})")
+
+
+if __name__ == "__main__":
+    main()
