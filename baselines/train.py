@@ -245,8 +245,8 @@ class Trainer:
         g_path, d_path = checkpoints / "G.pth", checkpoints / "D.pth"
         torch.save({k: v.cpu() for k, v in self.generator.state_dict().items()}, g_path)
         torch.save({k: v.cpu() for k, v in self.discriminator.state_dict().items()}, d_path)
-        self.objective = self.main_objective
-        settings = self.objective.optimizer
+        objective = self.main_objective  # the manifest describes the variant, not its warm-up
+        settings = objective.optimizer
         manifest = {
             "variant": self.config.variant,
             "command": command,
@@ -254,10 +254,10 @@ class Trainer:
             "epochs": self.epoch,
             "steps": self.step,
             "batch_size": self.config.batch_size,
-            "n_critic": self.objective.n_critic,
-            "d_dropout": self.objective.d_dropout,
-            "d_grad_clip": self.objective.grad_clip,
-            "v_bound": getattr(self.objective, "v_bound", None),
+            "n_critic": objective.n_critic,
+            "d_dropout": objective.d_dropout,
+            "d_grad_clip": objective.grad_clip,
+            "v_bound": getattr(objective, "v_bound", None),
             "warmup": ({"variant": self.config.warmup_variant, "epochs": self.config.warmup_epochs}
                        if self.config.warmup_epochs else None),
             "optimizer": {"name": settings.name, "lr_g": self.config.lr_g or settings.lr_g,
