@@ -204,14 +204,15 @@ def bench_inception_features(rows: list, root: str, workspace: Path, count: int,
     eager = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, backend="eager")
     compiled = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, backend="compile")
     converted = inception.InceptionFeatureExtractor(source="pytorch-fid", batch_size=50, backend="openvino")
+    pytorch_fid_loop = "pytorch-fid `get_activations` (PNG files, torch bilinear resize)"
+    openvino_loop = "ours, OpenVINO float32 (one-plane network converted; default from 200 images)"
     loops = {
-        "pytorch-fid `get_activations` (PNG files, torch bilinear resize)": lambda: get_activations(
+        pytorch_fid_loop: lambda: get_activations(
             files, theirs, batch_size=50, dims=2048, device="cpu", num_workers=0),
         "ours, eager (one-plane first conv, channels-last, TF1 resize)": lambda: eager(images).features,
         "ours, compiled (+ TorchInductor, frozen weights; default from 2000 images without OpenVINO)":
             lambda: compiled(images).features,
-        "ours, OpenVINO float32 (one-plane network converted; default from 200 images)":
-            lambda: converted(images).features,
+        openvino_loop: lambda: converted(images).features,
     }
     get_activations(files[:50], theirs, batch_size=50, dims=2048, device="cpu", num_workers=0)
     eager(images[:50])
@@ -229,19 +230,22 @@ def bench_inception_features(rows: list, root: str, workspace: Path, count: int,
     same_input = inception.preprocess(torch.from_numpy(images[:50].copy()))
     with torch.inference_mode():
         reference = InceptionV3([3], resize_input=False, normalize_input=False).eval()(same_input)[0].flatten(1)
-    names = list(loops)
     task = f"Inception features, {count} digits (CPU)"
-    rows.append((task, names[0], best[names[0]], "1.0x", f"{count / best[names[0]]:.1f} images/s "
-                 f"(median of {rounds} rounds {count / median[names[0]]:.1f})"))
-    for name in names[1:]:
+    base = pytorch_fid_loop
+    rows.append((task, base, best[base], "1.0x", f"{count / best[base]:.1f} images/s "
+                 f"(median of {rounds} rounds {count / median[base]:.1f})"))
+    for name in loops:
+        if name == base:
+            continue
         diff = float(np.abs(outputs[name][:50] - reference.numpy()).max())
-        rows.append((task, name, best[name], f"{best[names[0]] / best[name]:.2f}x",
+        rows.append((task, name, best[name], f"{best[base] / best[name]:.2f}x",
                      f"{count / best[name]:.1f} images/s (median {count / median[name]:.1f}, "
-                     f"{median[names[0]] / median[name]:.2f}x); max diff to pytorch-fid's network on the "
+                     f"{median[base] / median[name]:.2f}x); max diff to pytorch-fid's network on the "
                      f"same input {diff:.1e}"))
     rows.append((task, "first compiled call (compilation + 50 images)", compile_seconds, "", "once per process"))
     rows.append((task, "first OpenVINO call (conversion + 50 images)", convert_seconds, "", "once per process"))
-    bench_convolution_ceiling(rows, converted.network, theirs, count / best[names[3]], count / best[names[0]])
+    bench_convolution_ceiling(rows, converted.network, theirs, count / best[openvino_loop],
+                              count / best[base])
 
 
 def multiply_accumulates(network: torch.nn.Module, shape: tuple[int, ...]) -> int:
