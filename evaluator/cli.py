@@ -10,8 +10,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from evaluator import mnist, results
+from evaluator.display import label, team_text, visible
 from evaluator.errors import EvaluatorError, ExitCode
 from evaluator.pipeline import EvaluationOptions, Reporter, evaluate_samples
 from evaluator.cache import CACHE_ENV_VAR
@@ -49,7 +51,7 @@ class RichReporter(Reporter):
 
 
 def metrics_table(result: dict) -> Table:
-    table = Table(title=f"{result['samples']['directory']}")
+    table = Table(title=team_text(result["samples"]["directory"]))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("better", justify="center")
@@ -96,6 +98,11 @@ def default_result_path(results_dir: Path, name: str, run_id: str) -> Path:
               help="Passed to generate.py as --batch_size.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), default=None,
               help="Where submissions are copied to run [default: the system temp folder].")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed applied to random, numpy and torch before a team's code runs "
+                   "[default: competition.toml's seed, else 0].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="competition.toml: the rule-violation policy (and the seed) for the summary.")
 @click.option("--no-sandbox", is_flag=True,
               help="UNSAFE: run team code directly, without bubblewrap. Only for your own code.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
@@ -104,7 +111,7 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
          cache_dir: str | None, metric_names: str | None, feature_names: str,
          reference_limit: int | None, k: int, knn_backend: str, gpu: bool,
          timeout_s: float, memory: str, batch_size: int, scratch_dir: Path | None,
-         no_sandbox: bool, debug: bool) -> None:
+         seed: int | None, config_path: Path | None, no_sandbox: bool, debug: bool) -> None:
     """Evaluate MNIST GAN submissions (team folders) or a folder of generated PNGs.
 
     \b
@@ -125,30 +132,46 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
         if samples_dir is not None:
             code = _evaluate_samples(console, samples_dir, name, results_dir, json_path, options)
         else:
+            from competition.config import CompetitionConfig, ConfigError
             from evaluator.sandbox.limits import Limits, parse_size
 
             try:
                 limits = Limits(timeout_s=timeout_s, memory_bytes=parse_size(memory))
             except ValueError as err:
                 raise click.BadParameter(str(err), param_hint="--memory") from err
+            try:
+                config = CompetitionConfig.load(config_path)
+            except ConfigError as err:
+                raise click.BadParameter(visible(err), param_hint="--config") from err
+            _require_folders(submissions)
             code = _evaluate_submissions(console, submissions, name, results_dir, options, limits,
-                                         batch_size, scratch_dir, no_sandbox)
+                                         batch_size, scratch_dir, no_sandbox, config,
+                                         seed if seed is not None else config.seed)
     except click.ClickException:
         raise  # usage errors: click prints them and exits with 2
     except EvaluatorError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        console.print(label("error: ", "bold red", err))
         code = err.exit_code
     except KeyboardInterrupt:
-        console.print("[red]interrupted")
+        console.print(Text("interrupted", style="red"))
         code = ExitCode.INTERNAL_ERROR
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
-        console.print(f"[bold red]internal error:[/] {err.__class__.__name__}: {err}", highlight=False)
+        console.print(label("internal error: ", "bold red", f"{err.__class__.__name__}: {err}"))
         if debug:
-            console.print(traceback.format_exc(), highlight=False)
+            console.print(team_text(traceback.format_exc(), multiline=True))
         else:
             console.print("run again with --debug for the traceback")
         code = ExitCode.INTERNAL_ERROR
     sys.exit(int(code))
+
+
+def _require_folders(folders: tuple[Path, ...]) -> None:
+    """A mistyped path is the organiser's usage error, found before any team runs (no result)."""
+    missing = [folder for folder in folders if not folder.is_dir()]
+    if missing:
+        described = ", ".join(visible(f"{folder} ({'not a folder' if folder.exists() else 'not found'})")
+                              for folder in missing[:10])
+        raise click.UsageError(f"submission folder(s) not found: {described}")
 
 
 def _evaluation_options(count, data_root, cache_dir, metric_names, feature_names, reference_limit,
@@ -196,27 +219,53 @@ def _evaluate_samples(console: Console, samples_dir, name, results_dir, json_pat
     path = json_path or default_result_path(results_dir, result["name"], run_id)
     results.write_json(path, result)
     if result["status"] == "invalid_samples":
-        console.print(f"[bold red]invalid samples[/]\n{result['validation']['summary']}",
-                      highlight=False)
-        console.print(f"result written to {path}")
+        console.print(Text("invalid samples", style="bold red"))
+        console.print(team_text(result["validation"]["summary"], multiline=True))
+        console.print(label("result written to ", "", path))
         return ExitCode.INVALID_SAMPLES
     Console().print(metrics_table(result))
-    for flag in result["flags"]:
-        console.print(f"[bold yellow]flag {flag['code']}:[/] {flag['message']}")
-    console.print(f"result written to {path}")
+    _print_flags(console, result)
+    console.print(label("result written to ", "", path))
     return ExitCode.OK
 
 
+def _print_flags(console: Console, result: dict) -> None:
+    for flag in result["flags"]:
+        console.print(label(f"flag {flag['code']}: ", "bold yellow", flag["message"]))
+
+
+def _print_submission(console: Console, result: dict, path: Path) -> None:
+    """Everything about one team's run; every string that came from the team is shown as data."""
+    from evaluator.sandbox.requirements import summarise
+
+    if result["verdict"] == "OK":
+        Console().print(metrics_table(result))
+    else:
+        console.print(label(f"{result['verdict']}: ", "bold red", result["reason"]))
+        if result.get("validation") and not result["validation"]["ok"]:
+            console.print(team_text(result["validation"]["summary"], multiline=True))
+    _print_flags(console, result)
+    rule = result.get("rule_check") or {}
+    if rule.get("status") == "not_checked" and rule.get("error"):
+        console.print(label("warning (evaluation environment): ", "bold yellow", rule["error"]))
+    grouped = summarise(result.get("requirements") or [])
+    if grouped:
+        severity, line = grouped
+        console.print(label(f"{severity}: ", "yellow" if severity == "warning" else "dim", line))
+    console.print(label("results in ", "", path.parent))
+
+
 def _evaluate_submissions(console: Console, folders, name, results_dir, options, limits, batch_size,
-                          scratch_dir, no_sandbox) -> ExitCode:
+                          scratch_dir, no_sandbox, config, seed) -> ExitCode:
+    from competition.standing import Standing, standing
     from evaluator.sandbox.runner import INSTALL_HINT, bubblewrap
-    from evaluator.submission import SubmissionOptions, evaluate_submission, write_outputs
+    from evaluator.submission import DEFAULT_SEED, SubmissionOptions, evaluate_submission, write_outputs
 
     if not no_sandbox and bubblewrap() is None:
-        console.print(f"[bold red]error:[/] {INSTALL_HINT}", highlight=False)
+        console.print(label("error: ", "bold red", INSTALL_HINT))
         return ExitCode.SANDBOX_UNAVAILABLE
     if no_sandbox:
-        console.print("[bold yellow]warning:[/] --no-sandbox: team code runs with your permissions")
+        console.print(Text("warning: --no-sandbox: team code runs with your permissions", style="bold yellow"))
     if name and len(folders) > 1:
         raise click.UsageError("--name applies to a single submission")
     from evaluator.pipeline import require_data
@@ -224,41 +273,38 @@ def _evaluate_submissions(console: Console, folders, name, results_dir, options,
     require_data(options)
     submission_options = SubmissionOptions(batch_size=batch_size, limits=limits, gpu=options.device == "cuda",
                                            sandbox=not no_sandbox,
-                                           scratch_dir=str(scratch_dir) if scratch_dir else None)
+                                           scratch_dir=str(scratch_dir) if scratch_dir else None,
+                                           seed=DEFAULT_SEED if seed is None else seed)
     summary = []
     for index, folder in enumerate(folders, 1):
         entry = name or Path(folder).resolve().name
-        console.rule(f"[bold]{entry}[/] ({index}/{len(folders)})")
         try:
+            console.rule(Text.assemble(team_text(entry, style="bold"), f" ({index}/{len(folders)})"))
             with _progress(console) as progress:
                 result, log, images = evaluate_submission(folder, options, submission_options,
                                                           RichReporter(progress))
+            run_id = results.new_run_id()
+            result.update(run_id=run_id, name=entry)
+            path = write_outputs(result, log, images, results_dir / entry / run_id)
+            _print_submission(console, result, path)
+            summary.append((entry, result["verdict"], standing(result, config.rule_violation),
+                            result["reason"], result["metrics"].get("mnist.fid")))
         except EvaluatorError:
             raise  # missing MNIST or weights: the same for every submission
-        except Exception as err:  # noqa: BLE001 - carry on with the next submission
-            console.print(f"[bold red]internal error on {folder}:[/] {type(err).__name__}: {err}")
-            summary.append((entry, "ERROR", f"{type(err).__name__}: {err}", None, ""))
-            continue
-        run_id = results.new_run_id()
-        result.update(run_id=run_id, name=entry)
-        path = write_outputs(result, log, images, results_dir / entry / run_id)
-        if result["verdict"] == "OK":
-            Console().print(metrics_table(result))
-        else:
-            console.print(f"[bold red]{result['verdict']}[/]: {result['reason']}", highlight=False)
-            if result.get("validation") and not result["validation"]["ok"]:
-                console.print(result["validation"]["summary"], highlight=False)
-        for flag in result["flags"]:
-            console.print(f"[bold yellow]flag {flag['code']}:[/] {flag['message']}", highlight=False)
-        console.print(f"results in {path.parent}")
-        summary.append((entry, result["verdict"], result["reason"],
-                        result["metrics"].get("mnist.fid"), str(path.parent)))
+        except Exception as err:  # noqa: BLE001 - one team can never stop the batch
+            console.print(label("internal error: ", "bold red", f"{folder}: {type(err).__name__}: {err}"))
+            summary.append((entry, "ERROR", Standing.FAILED, f"{type(err).__name__}: {err}", None))
     table = Table(title="summary")
-    for column in ("submission", "verdict", "mnist.fid", "reason"):
+    for column in ("submission", "verdict", "standing", "mnist.fid", "reason"):
         table.add_column(column)
-    for entry, verdict, reason, fid, _ in summary:
-        style = "green" if verdict == "OK" else "red"
-        table.add_row(entry, f"[{style}]{verdict}", "" if fid is None else f"{fid:.3f}", reason)
+    styles = {Standing.RANKED: "green", Standing.UNRANKED: "yellow", Standing.DISQUALIFIED: "bold red",
+              Standing.FAILED: "red"}
+    for entry, verdict, place, reason, fid in summary:
+        place_text = {Standing.UNRANKED: "unranked (rule violation)",
+                      Standing.DISQUALIFIED: "disqualified (rule violation)"}.get(place, place.value)
+        table.add_row(team_text(entry), Text(verdict, style="green" if verdict == "OK" else "red"),
+                      Text(place_text, style=styles[place]), "" if fid is None else f"{fid:.3f}",
+                      team_text(reason))
     Console().print(table)
     return ExitCode.OK if all(row[1] == "OK" for row in summary) else ExitCode.SUBMISSION_FAILED
 

@@ -1,8 +1,12 @@
 """Validate a folder of generated PNGs and load it as a uint8 array (N, 28, 28).
 
-One pass collects every problem into a single report, so a team sees all of them at once.
-Files are opened with O_NOFOLLOW after an lstat, checked for the PNG signature, and their
-header (size, mode) is checked before any pixel is decoded, with a hard pixel limit.
+One pass collects every problem into a single report, so a team sees all of them at once; the
+report groups them (file ranges such as "2500–2999" and counts), so it stays small however many
+files are wrong. Files are opened with O_NOFOLLOW after an lstat and checked for the PNG signature;
+only the critical chunks (IHDR, PLTE, IDAT, IEND) reach the decoder, at most MAX_CHUNKS of them
+(compressed text chunks once made a file 800 times slower to validate); the header (size, mode)
+is checked before any pixel is decoded, with a hard pixel limit; and the whole pass stops at a
+deadline, reporting the files it did not reach.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import io
 import os
 import stat
+import time
 import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +30,11 @@ IMAGE_SIZE = (28, 28)
 MAX_FILE_BYTES = 1 << 20  # a 28x28 PNG is ~1 KB; anything near 1 MiB is not a digit
 MAX_DECODE_PIXELS = 4096  # header sizes above this are refused before decoding
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CRITICAL_CHUNKS = (b"IHDR", b"PLTE", b"IDAT", b"IEND")  # all that decoding 8-bit L or RGB needs
+MAX_CHUNKS = 1024
+MAX_ENTRIES = 50_000  # names read from the folder before giving up
+REPORT_RANGES = 40  # file ranges listed per kind of problem
+REPORT_NAMES = 20  # names listed per kind of problem, for names that are not numbers
 ACCEPTED_MODES = ("L", "RGB")
 _KNOWN_SIGNATURES = {
     b"\xff\xd8\xff": "JPEG",
@@ -68,8 +78,16 @@ class ValidationReport:
             grouped[problem.code].append(problem)
         return dict(grouped)
 
-    def summary(self, examples: int = 10) -> str:
-        """Human-readable report: one section per problem kind, a few examples each."""
+    def groups(self) -> list[dict]:
+        """Problems grouped by code and message: a count and the files, as compressed ranges."""
+        grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for problem in self.problems:
+            grouped[(problem.code, problem.message)].append(problem.file)
+        return [{"code": code, "message": message, "count": len(files), "files": describe_files(files)}
+                for (code, message), files in sorted(grouped.items(), key=lambda item: item[0])]
+
+    def summary(self) -> str:
+        """Human-readable report: every kind of problem with its count and files."""
         if self.ok:
             return f"{self.directory}: {self.found_count} valid PNGs"
         lines = [
@@ -77,20 +95,16 @@ class ValidationReport:
             f"(expected {self.expected_count} files named 0.png ... {self.expected_count - 1}.png, "
             f"found {self.found_count} entries)"
         ]
-        for code, problems in sorted(self.by_code().items()):
-            lines.append(f"  {code}: {len(problems)}")
-            for problem in problems[:examples]:
-                where = f"{problem.file}: " if problem.file else ""
-                lines.append(f"    - {where}{problem.message}")
-            if len(problems) > examples:
-                lines.append(f"    ... and {len(problems) - examples} more")
+        for group in self.groups():
+            where = f": {group['files']}" if group["files"] else ""
+            lines.append(f"  {group['code']} ({group['message']}): {group['count']}{where}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
 
     def to_dict(self, limit: int = 100) -> dict:
-        """JSON form: counts per code and up to `limit` problems listed."""
+        """JSON form: counts per code, the grouped report, and up to `limit` problems listed."""
         return {
             "ok": self.ok,
             "expected_count": self.expected_count,
@@ -98,8 +112,33 @@ class ValidationReport:
             "sha256": self.sha256,
             "summary": self.summary(),
             "problem_counts": {code: len(items) for code, items in self.by_code().items()},
+            "groups": self.groups(),
             "problems": [vars(problem) for problem in self.problems[:limit]],
         }
+
+
+def describe_files(names: list[str]) -> str:
+    """`0.png`..`9999.png` style names as ranges ("2500–2999, 5500–5999"), others by name."""
+    numbers = sorted({int(n[:-4]) for n in names if _numbered(n)})
+    others = sorted(n for n in names if n and not _numbered(n))
+    ranges: list[str] = []
+    for number in numbers:
+        if ranges and ranges[-1][1] == number - 1:
+            ranges[-1] = (ranges[-1][0], number)
+        else:
+            ranges.append((number, number))
+    parts = [f"{a}.png" if a == b else f"{a}–{b}.png" for a, b in ranges[:REPORT_RANGES]]
+    if len(ranges) > REPORT_RANGES:
+        parts.append(f"… {len(ranges) - REPORT_RANGES} more ranges")
+    parts += [repr(n)[1:-1][:80] for n in others[:REPORT_NAMES]]
+    if len(others) > REPORT_NAMES:
+        parts.append(f"… {len(others) - REPORT_NAMES} more names")
+    return ", ".join(parts)
+
+
+def _numbered(name: str) -> bool:
+    stem = name[:-4]
+    return name.endswith(".png") and stem.isascii() and stem.isdigit() and (stem == "0" or stem[0] != "0")
 
 
 def _describe_file_type(mode: int) -> str | None:
@@ -133,10 +172,35 @@ def _signature_name(head: bytes) -> str:
     return "not a PNG file"
 
 
+def _critical_chunks(data: bytes) -> bytes | str:
+    """The PNG with only its critical chunks, or why its chunk structure is refused."""
+    kept, position, count = [PNG_SIGNATURE], len(PNG_SIGNATURE), 0
+    while position < len(data):
+        if position + 12 > len(data):
+            return "truncated chunk"
+        length = int.from_bytes(data[position:position + 4], "big")
+        kind = data[position + 4:position + 8]
+        end = position + 12 + length
+        if end > len(data):
+            return "truncated chunk"
+        count += 1
+        if count > MAX_CHUNKS:
+            return f"more than {MAX_CHUNKS} chunks"
+        if kind in CRITICAL_CHUNKS:
+            kept.append(data[position:end])
+        position = end
+        if kind == b"IEND":
+            break
+    return b"".join(kept)
+
+
 def _decode_png(data: bytes) -> tuple[np.ndarray | None, str, str]:
     """Decode one PNG; returns (pixels, problem code, message)."""
     if not data.startswith(PNG_SIGNATURE):
         return None, "not_png", f"{_signature_name(data[:8])} (no PNG signature)"
+    data = _critical_chunks(data)
+    if isinstance(data, str):
+        return None, "bad_structure", f"refused: {data}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -172,7 +236,9 @@ class _Checked:
     sha256: str = ""
 
 
-def _check_one(directory: Path, name: str, max_bytes: int) -> _Checked:
+def _check_one(directory: Path, name: str, max_bytes: int, deadline: float) -> _Checked:
+    if time.monotonic() > deadline:
+        return _Checked(None, "not_checked", "not reached: validation stopped at its time limit")
     path = directory / name
     try:
         info = os.lstat(path)
@@ -201,11 +267,14 @@ def validate_samples(
     max_file_bytes: int = MAX_FILE_BYTES,
     workers: int = 4,
     progress: "callable | None" = None,
+    timeout_s: float = 300.0,
 ) -> tuple[np.ndarray | None, ValidationReport]:
     """Validate `directory`; return (uint8 images (N, 28, 28) or None, report).
 
-    `progress(n)` is called as files are checked, for progress bars.
+    `progress(n)` is called as files are checked, for progress bars. Files not reached within
+    `timeout_s` are reported as `not_checked` (the samples are then invalid).
     """
+    deadline = time.monotonic() + timeout_s
     directory = Path(directory)
     report = ValidationReport(directory=str(directory), expected_count=expected_count)
     try:
@@ -218,8 +287,14 @@ def validate_samples(
         report.add("", "missing_folder", f"{directory} is {kind}, not a folder")
         return None, report
 
+    names = set()
     with os.scandir(directory) as entries:
-        names = {entry.name for entry in entries}
+        for entry in entries:  # bounded: at most MAX_ENTRIES names are read
+            names.add(entry.name)
+            if len(names) > max(MAX_ENTRIES, 2 * expected_count):
+                report.add("", "too_many_entries", f"more than {len(names) - 1} entries; the rest "
+                                                   f"were not listed")
+                break
     report.found_count = len(names)
     expected_names = [f"{index}.png" for index in range(expected_count)]
     expected_set = set(expected_names)
@@ -235,7 +310,7 @@ def validate_samples(
     saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_DECODE_PIXELS
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            checked = pool.map(lambda name: (name, _check_one(directory, name, max_file_bytes)),
+            checked = pool.map(lambda name: (name, _check_one(directory, name, max_file_bytes, deadline)),
                                present, chunksize=64)
             digest = hashlib.sha256()
             for name, result in checked:
@@ -254,7 +329,8 @@ def validate_samples(
 
 def _natural_key(name: str) -> tuple:
     stem = name.split(".", 1)[0]
-    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+    # isdigit() alone accepts "²" or "٣", which int() refuses or reads as another number.
+    return (0, int(stem), name) if stem.isascii() and stem.isdigit() else (1, 0, name)
 
 
 def write_samples(images: np.ndarray, directory: str | os.PathLike) -> Path:

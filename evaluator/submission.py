@@ -1,4 +1,4 @@
-"""Evaluate a team folder: stage -> sandboxed generate.py -> validate -> score -> result files.
+"""Evaluate a team folder: stage -> sandboxed generate.py -> validate -> rule check -> score -> result files.
 
 Ingestion (running the team's code) is kept apart from scoring: the scoring half is the same
 `pipeline.score_images` that `evaluate --samples` uses.
@@ -6,12 +6,9 @@ Ingestion (running the team's code) is kept apart from scoring: the scoring half
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +19,25 @@ from evaluator.pipeline import EvaluationOptions, Reporter, Timings, new_result,
 from evaluator.samples import validate_samples
 from evaluator.sandbox.limits import Limits
 from evaluator.sandbox.requirements import check_requirements
-from evaluator.sandbox.rule_check import check_generator
-from evaluator.sandbox.runner import run_sandboxed, unmount
-from evaluator.sandbox.staging import StagingError, remove_tree, stage_submission
+from evaluator.sandbox.rule_check import RuleCheck, check_rule, generator_shapes, read_trace
+from evaluator.sandbox.runner import run_sandboxed
+from evaluator.sandbox.staging import StagingError
 from evaluator.sandbox.verdict import Verdict, classify
+from evaluator.sandbox.workspace import workspace
 
 NUM_SAMPLES_ENV = "EVAL_NUM_SAMPLES"  # the kit's generate.py honours it; 10000 in competition runs
+DEFAULT_SEED = 0
 
 
 @dataclass
 class SubmissionOptions:
     batch_size: int = 2048
-    limits: Limits = None  # type: ignore[assignment]
+    limits: Limits = field(default_factory=Limits)
     gpu: bool = False
     sandbox: bool = True
     scratch_dir: str | None = None
     rule_check: bool = True
-
-    def __post_init__(self) -> None:
-        self.limits = self.limits or Limits()
+    seed: int = DEFAULT_SEED  # applied to random, numpy and torch before the team's code runs
 
 
 def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
@@ -54,97 +51,107 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
     result = new_result(str(folder), evaluation, timings)
     result["samples"]["directory"] = "samples"
     require_data(evaluation)
-    scratch = Path(tempfile.mkdtemp(prefix="mnist-eval-", dir=options.scratch_dir))
-    os.chmod(scratch, 0o755)
-    log = ""
-    images = None
-    try:
-        generation: dict[str, Any] = {"command": f"python generate.py --batch_size {options.batch_size}",
-                                      "gpu": options.gpu}
-        result["generation"] = generation
+    generation: dict[str, Any] = {"command": f"python generate.py --batch_size {options.batch_size}",
+                                  "gpu": options.gpu, "seed": options.seed}
+    result["generation"] = generation
+
+    def finish(verdict: Verdict, reason: str) -> dict:
+        result["verdict"] = verdict.value
+        result["reason"] = reason
+        if verdict is not Verdict.OK:
+            result["status"] = "invalid_samples" if verdict is Verdict.INVALID_OUTPUT else "generation_failed"
+        timings.seconds["total"] = round(time.perf_counter() - started, 4)
+        return result
+
+    with workspace(options.limits, options.sandbox, options.scratch_dir) as space:
         with timings.measure("stage"):
             try:
-                staged = stage_submission(folder, scratch, options.limits)
+                staged = space.stage(folder)
             except StagingError as err:
-                return _finish(result, Verdict.SANDBOX_ERROR, f"refused: {err}", timings, started), log, None
-        result["submission"] = {"path": str(folder.resolve()), "sha256": staged.sha256,
-                                "files": staged.files, "bytes": staged.bytes, "removed": staged.removed}
+                return finish(Verdict.REFUSED, f"refused: {err}"), "", None
+        result["submission"] = {"path": str(folder), "sha256": staged.sha256, "files": staged.files,
+                                "bytes": staged.bytes, "removed": staged.removed}
         result["requirements"] = check_requirements(staged.directory / "requirements.txt")
-        for warning in result["requirements"]:
-            if warning["problem"] in ("missing", "conflict"):
-                result["flags"].append({"code": "requirements", "message": warning["detail"]})
-        if options.rule_check:
-            with timings.measure("rule_check"):
-                reporter.stage("rule check (G.pth shapes)")
-                rule = check_generator(staged.directory, options.sandbox)
-            reporter.done("rule check (G.pth shapes)", timings.seconds["rule_check"],
-                          "ok" if rule["ok"] else "violation")
-            result["rule_check"] = rule
-            if not rule["ok"]:
-                detail = "; ".join(rule["violations"]) or rule["error"]
-                result["flags"].append({"code": "rule_violation", "message": f"fixed generator: {detail}"})
 
         with timings.measure("generate"):
             reporter.stage("generate (sandbox)")
             env = {NUM_SAMPLES_ENV: str(evaluation.expected_count)}
             if options.gpu:
                 env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "0")
-            outcome = run_sandboxed(staged.directory,
-                                    [sys.executable, "generate.py", "--batch_size", str(options.batch_size)],
-                                    options.limits, gpu=options.gpu, sandbox=options.sandbox, env=env)
-        reporter.done("generate (sandbox)", timings.seconds["generate"], f"exit {outcome.exit_code}")
+            outcome = run_sandboxed(space, ["generate.py", "--batch_size", str(options.batch_size)],
+                                    options.limits, gpu=options.gpu, sandbox=options.sandbox, env=env,
+                                    seed=options.seed, generator_shapes=generator_shapes(),
+                                    trace=options.rule_check)
+        reporter.done("generate (sandbox)", timings.seconds["generate"],
+                      "sandbox error" if outcome.setup_error else f"exit {outcome.exit_code}")
         log = outcome.log_tail
         generation.update(exit_code=outcome.exit_code, signal=outcome.signal,
                           wall_time_s=outcome.wall_time_s, log_bytes=outcome.log_bytes,
                           limits=options.limits.to_dict(), limits_in_force=outcome.limits_in_force,
                           leftover_processes=outcome.leftover_processes)
-        early = classify(outcome, options.gpu, options.limits.timeout_s)
+        trace = read_trace(space.trace, options.limits.trace_max_bytes)
+        early = classify(outcome, options.gpu, options.limits.timeout_s, trace.outcome)
         if early is not None:
-            return _finish(result, *early, timings, started), log, None
+            if early[0] is not Verdict.SANDBOX_ERROR:  # the environment failing is never the team's rule break
+                _rule_check(result, None, trace, outcome.started, options, timings, reporter)
+            return finish(*early), log, None
 
         with timings.measure("validate"):
             advance = reporter.stage("validate", evaluation.expected_count)
-            images, report = validate_samples(staged.directory / "samples", evaluation.expected_count,
-                                              progress=advance)
+            images, report = validate_samples(space.samples, evaluation.expected_count, progress=advance,
+                                              timeout_s=options.limits.validation_timeout_s)
+        report.directory = "samples"
         reporter.done("validate", timings.seconds["validate"], f"{report.found_count} entries")
         result["validation"] = report.to_dict()
         result["samples"].update(count=report.found_count, sha256=report.sha256)
-        if images is None:
-            counts = ", ".join(f"{n} {code}" for code, n in report.to_dict()["problem_counts"].items())
-            return _finish(result, Verdict.INVALID_OUTPUT, f"samples failed validation: {counts}",
-                           timings, started), log, None
-        score_images(images, evaluation, reporter, result, timings)
-        return _finish(result, Verdict.OK, "generated and scored", timings, started), log, images
-    finally:
-        samples = scratch / "submission" / "samples"
-        if samples.exists():
-            unmount(samples)
-        remove_tree(scratch)
+        _rule_check(result, images, trace, outcome.started, options, timings, reporter)
+    if images is None:
+        counts = ", ".join(f"{n} {code}" for code, n in report.to_dict()["problem_counts"].items())
+        return finish(Verdict.INVALID_OUTPUT, f"samples failed validation: {counts}"), log, None
+    score_images(images, evaluation, reporter, result, timings)
+    return finish(Verdict.OK, "generated and scored"), log, images
 
 
-def _finish(result: dict, verdict: Verdict, reason: str, timings: Timings, started: float) -> dict:
-    result["verdict"] = verdict.value
-    result["reason"] = reason
-    if verdict is not Verdict.OK:
-        result["status"] = "invalid_samples" if verdict is Verdict.INVALID_OUTPUT else "generation_failed"
-    timings.seconds["total"] = round(time.perf_counter() - started, 4)
-    return result
+def _rule_check(result: dict, images: np.ndarray | None, trace, started: dict | None,
+                options: SubmissionOptions, timings: Timings, reporter: Reporter) -> None:
+    """Check the fixed-generator rule from the run's trace; our own failure is never the team's flag."""
+    if not options.rule_check:
+        return
+    with timings.measure("rule_check"):
+        reporter.stage("rule check (replay)")
+        try:
+            if not (started or {}).get("traced"):
+                check = RuleCheck("not_checked", error="torch could not be traced in the sandbox "
+                                                       "(is torch installed in the evaluation environment?)")
+            else:
+                check = check_rule(images, trace, traced_run=True, seed=options.seed)
+        except Exception as err:  # noqa: BLE001 - an evaluator bug must not become a team's violation
+            check = RuleCheck("not_checked", error=f"the rule check failed: {type(err).__name__}: {err}")
+    reporter.done("rule check (replay)", timings.seconds["rule_check"], check.status)
+    result["rule_check"] = check.to_dict()
+    if check.status == "violation":
+        result["flags"].append({"code": "rule_violation",
+                                "message": "fixed generator: " + "; ".join(check.violations)})
 
 
 def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Path) -> Path:
-    """result.json, log.txt (the last 64 KB of stdout/stderr) and grid.png (first 100 samples)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "log.txt").write_text(log)
-    result["log_sha256"] = hashlib.sha256(log.encode()).hexdigest()
+    """log.txt (the last 64 KB of stdout/stderr), grid.png (first 100 samples), then result.json."""
+    results.write_file(run_dir / "log.txt", log)
+    result["log_sha256"] = results.sha256_text(log)
     if images is not None:
-        save_grid(images[:100], run_dir / "grid.png")
+        results.write_file(run_dir / "grid.png", grid_png(images[:100]))
         result["grid"] = "grid.png"
     return results.write_json(run_dir / "result.json", result)
 
 
-def save_grid(images: np.ndarray, path: Path, columns: int = 10) -> None:
+def grid_png(images: np.ndarray, columns: int = 10) -> bytes:
+    """A PNG of the images in a grid (grey padding), as bytes."""
+    import io
+
     import torch
     from torchvision.utils import make_grid, save_image
 
     tensor = torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0).unsqueeze(1)
-    save_image(make_grid(tensor, nrow=columns, padding=2, pad_value=0.5), path)
+    buffer = io.BytesIO()
+    save_image(make_grid(tensor, nrow=columns, padding=2, pad_value=0.5), buffer, format="png")
+    return buffer.getvalue()

@@ -18,7 +18,8 @@ import click
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from leaderboard import plots
-from leaderboard.config import CompetitionConfig, direction_label, lower_is_better
+from competition.config import CompetitionConfig
+from leaderboard.config import direction_label, lower_is_better
 from leaderboard.ranking import Row, build_rows, load_runs
 
 

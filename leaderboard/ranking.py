@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from leaderboard.config import CompetitionConfig, lower_is_better
+from competition.config import CompetitionConfig
+from competition.standing import Standing, standing
+from leaderboard.config import lower_is_better
 
 
 @dataclass
@@ -64,7 +66,9 @@ def is_baseline(run: Run, config: CompetitionConfig) -> bool:
 def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
     """Ranked rows first (by rank_by, ties to the earlier run), then unranked ones.
 
-    Baseline rows are placed by their score but get no rank number.
+    Baseline rows are placed by their score but get no rank number. A run with a rule violation is
+    never ranked: when a team has no other run, it is placed with a badge and no rank (policy
+    `unranked`) or listed among the unranked rows as disqualified (policy `disqualify`).
     """
     teams: dict[str, list[Run]] = {}
     for run in runs:
@@ -74,24 +78,36 @@ def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
         team_runs.sort(key=lambda r: (r.created, r.run_id))
         baseline = is_baseline(team_runs[0], config)
         in_time = [r for r in team_runs if config.deadline is None or r.created <= config.deadline]
-        eligible = [r for r in in_time if r.ok and r.metric(config.rank_by) is not None]
-        if eligible:
-            if config.selection == "latest":
-                chosen = eligible[-1]
-            else:
-                chosen = min(eligible, key=lambda r: (_sort_value(r, config), r.created, r.run_id))
-            ranked.append(Row(team, chosen, None, baseline, team_runs))
+        scored = [r for r in in_time if r.ok and r.metric(config.rank_by) is not None]
+        clean = [r for r in scored if standing(r.result, config.rule_violation) is Standing.RANKED]
+        if clean or (scored and config.rule_violation == "unranked"):
+            chosen = _choose(clean or scored, config)
+            row = Row(team, chosen, None, baseline, team_runs)
+            if not clean:
+                row.note = "rule violation: not ranked"
+            ranked.append(row)
         else:
-            note = "no run before the deadline" if team_runs and not in_time else "no successful run"
+            if scored:
+                note = "disqualified: rule violation"
+            elif team_runs and not in_time:
+                note = "no run before the deadline"
+            else:
+                note = "no successful run"
             unranked.append(Row(team, team_runs[-1], None, baseline, team_runs, note))
     ranked.sort(key=lambda row: (_sort_value(row.run, config), row.run.created, row.run.run_id))
     position = 0
-    for row in ranked:  # baselines sit among the teams, in order, but take no rank
-        if not row.baseline:
+    for row in ranked:  # baselines and violations sit among the teams, in order, but take no rank
+        if not row.baseline and not row.note:
             position += 1
             row.rank = position
     unranked.sort(key=lambda row: row.team)
     return ranked + unranked
+
+
+def _choose(runs: list[Run], config: CompetitionConfig) -> Run:
+    if config.selection == "latest":
+        return runs[-1]
+    return min(runs, key=lambda r: (_sort_value(r, config), r.created, r.run_id))
 
 
 def _sort_value(run: Run, config: CompetitionConfig) -> float:

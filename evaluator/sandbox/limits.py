@@ -1,4 +1,4 @@
-"""Resource limits for one sandboxed generation run."""
+"""Resource limits for one sandboxed generation run, and for the evaluator's own work on team data."""
 
 from __future__ import annotations
 
@@ -23,12 +23,19 @@ class Limits:
     timeout_s: float = 600.0
     memory_bytes: int = 8 << 30
     pids: int = 256
+    # What generate.py may write into its (throwaway) copy: samples/ and any scratch files beside it.
     samples_max_bytes: int = 256 << 20
     samples_max_files: int = 20_000
     tmp_bytes: int = 512 << 20
     max_file_bytes: int = 256 << 20  # RLIMIT_FSIZE: one file written anywhere
-    submission_max_bytes: int = 1 << 30  # the team folder as copied
+    trace_max_bytes: int = 256 << 20  # the rule check's record of generator calls (bootstrap.py)
+    # The team folder as copied (staging refuses beyond these, before running anything).
+    submission_max_bytes: int = 1 << 30
     submission_max_file_bytes: int = 512 << 20
+    submission_max_files: int = 5_000  # files and folders; the kit has 5, real team folders < 100
+    submission_max_depth: int = 32
+    # The evaluator's own work on what the run wrote (outside the sandbox).
+    validation_timeout_s: float = 300.0  # 10K plain PNGs validate in about 3 s
 
     def to_dict(self) -> dict:
         return asdict(self)

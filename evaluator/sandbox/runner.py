@@ -1,14 +1,22 @@
-"""Run a command in a staged submission under bubblewrap, with limits and a hard timeout.
+"""Run the team's script in a workspace under bubblewrap, with limits, a hard timeout and evidence.
 
-Layout inside the sandbox: the system (/usr, /bin, /lib*, /etc) and the evaluation Python
-read-only; the submission copy read-only at /submission, except /submission/samples, which
-is writable and size- and inode-limited; a size-limited tmpfs /tmp; fresh /proc and /dev; no
-network; a cleared environment; an unprivileged uid. Nothing else of the host is visible:
-not MNIST, not the reference statistics, not other submissions, results or home folders.
+Layout inside the sandbox: the system (/usr, /bin, /lib*, /etc) read-only; a private size-capped
+/tmp; then the evaluation Python read-only (bound after /tmp, so a virtual environment under /tmp
+stays visible); the bootstrap read-only at /evaluator/bootstrap.py; the team's throwaway copy
+writable at /submission and the trace folder at /evaluator/trace (both capped tmpfs as root); fresh
+/proc and /dev; no network; a cleared environment; the run's own uid; a seccomp filter; no new user
+namespaces. Nothing else of the host is visible: not MNIST, not the reference statistics, not other
+submissions, results or home folders.
+
+Evidence is kept apart from what the team prints. bubblewrap reports on its own status descriptor
+and writes its errors to a stderr of its own; the bootstrap writes one status line and closes the
+pipe before the team's code starts, and only then joins stderr to the log. A sandbox failure is
+therefore read from channels the team's code never holds.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -20,18 +28,25 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+from evaluator.sandbox import seccomp
 from evaluator.sandbox.cgroups import Cgroup
 from evaluator.sandbox.limits import Limits
+from evaluator.sandbox.workspace import Workspace
 
-SANDBOX_UID = 65534  # nobody
 LOG_TAIL_BYTES = 64 * 1024
+SETUP_LOG_BYTES = 8 * 1024
 INSIDE = "/submission"
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+BOOTSTRAP_INSIDE = "/evaluator/bootstrap.py"
+TRACE_INSIDE = "/evaluator/trace"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 NVIDIA_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
 ENV_ALLOWLIST = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-                 "HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "TORCH_HOME": "/tmp/torch",
+                 "PYTHONHASHSEED": "0", "HOME": "/tmp", "TMPDIR": "/tmp", "USER": "sandbox",
+                 "LOGNAME": "sandbox", "MPLCONFIGDIR": "/tmp", "TORCH_HOME": "/tmp/torch",
                  "XDG_CACHE_HOME": "/tmp/.cache", "OMP_NUM_THREADS": str(min(os.cpu_count() or 1, 8))}
 
 
@@ -58,30 +73,30 @@ class RunOutcome:
     log_tail: str
     log_bytes: int
     limits_in_force: dict = field(default_factory=dict)
-    sandbox_error: str | None = None
+    setup_error: str | None = None  # the sandbox or Python failed before any team code ran
     leftover_processes: int = 0
+    started: dict | None = None  # the bootstrap's status line: team code ran after it
 
 
-class _TailReader(threading.Thread):
-    """Drain a pipe, keeping only the last LOG_TAIL_BYTES."""
+class _Reader(threading.Thread):
+    """Drain a pipe, keeping only the last `keep` bytes (and counting all of them)."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, keep: int) -> None:
         super().__init__(daemon=True)
-        self.stream = stream
+        self.stream, self.keep = stream, keep
         self.chunks: deque[bytes] = deque()
-        self.kept = 0
-        self.total = 0
+        self.kept = self.total = 0
 
     def run(self) -> None:
         for chunk in iter(lambda: self.stream.read1(65536), b""):
             self.total += len(chunk)
             self.chunks.append(chunk)
             self.kept += len(chunk)
-            while self.kept - len(self.chunks[0]) >= LOG_TAIL_BYTES:
+            while self.kept - len(self.chunks[0]) >= self.keep:
                 self.kept -= len(self.chunks.popleft())
 
     def text(self) -> str:
-        return b"".join(self.chunks)[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace")
+        return b"".join(self.chunks)[-self.keep:].decode("utf-8", errors="replace")
 
 
 def _python_roots() -> list[str]:
@@ -90,69 +105,76 @@ def _python_roots() -> list[str]:
     return sorted(r for r in roots if not any(r.startswith(d + "/") for d in SYSTEM_DIRS))
 
 
-def _mount_samples_tmpfs(path: Path, limits: Limits) -> bool:
-    """As root, back samples/ by a tmpfs with size and inode caps; False where not possible."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        return False
-    options = f"size={limits.samples_max_bytes},nr_inodes={limits.samples_max_files + 16},mode=0777"
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True)
-    return done.returncode == 0
+@lru_cache(maxsize=1)
+def _bubblewrap_options() -> frozenset[str]:
+    """The options this bubblewrap knows (--disable-userns needs 0.8)."""
+    done = subprocess.run([bubblewrap() or "bwrap", "--help"], capture_output=True, text=True)
+    return frozenset(word for word in (done.stdout + done.stderr).split() if word.startswith("--"))
 
 
-def unmount(path: Path) -> None:
-    subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def build_command(staged: Path, samples: Path, argv: list[str], limits: Limits, gpu: bool,
-                  drop_privileges: bool, env: dict[str, str]) -> list[str]:
+def build_command(space: Workspace, inner: list[str], limits: Limits, gpu: bool, env: dict[str, str],
+                  status_fd: int, seccomp_fd: int | None) -> list[str]:
+    """The bubblewrap command line around `inner` (the bootstrap's command)."""
+    privileged = space.uid is not None
     command = [bubblewrap() or "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net",
                "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-               "--hostname", "sandbox"]
+               "--hostname", "sandbox", "--json-status-fd", str(status_fd)]
+    if not privileged and "--disable-userns" in _bubblewrap_options():
+        # Unprivileged bubblewrap works in a user namespace of its own; forbid nesting another.
+        command += ["--unshare-user", "--disable-userns"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     for directory in SYSTEM_DIRS:
         if os.path.isdir(directory):
             command += ["--ro-bind", directory, directory]
-    for root in _python_roots():
+    command += ["--proc", "/proc", "--dev", "/dev",
+                "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    for root in _python_roots():  # after /tmp: a virtual environment may live under it
         # bwrap would copy the host parents' modes (/root is 0700): make them traversable.
         for parent in reversed(Path(root).parents[:-1]):
-            command += ["--perms", "0755", "--dir", str(parent)]
+            if str(parent) != "/tmp":
+                command += ["--perms", "0755", "--dir", str(parent)]
         command += ["--ro-bind", root, root]
-    command += ["--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-                "--ro-bind", str(staged), INSIDE,
-                "--bind", str(samples), f"{INSIDE}/samples",
+    command += ["--perms", "0755", "--dir", os.path.dirname(BOOTSTRAP_INSIDE),
+                "--ro-bind", str(BOOTSTRAP), BOOTSTRAP_INSIDE,
+                "--bind", str(space.submission), INSIDE,
+                "--bind", str(space.trace), TRACE_INSIDE,
                 "--chdir", INSIDE, "--clearenv"]
     if gpu:
         for device in (*sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*")), *NVIDIA_DEVICES):
             if os.path.exists(device):
                 command += ["--dev-bind", device, device]
     path_dirs = [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]
-    full_env = {**ENV_ALLOWLIST, "PATH": ":".join(path_dirs), **env}
-    for key, value in full_env.items():
+    for key, value in {**ENV_ALLOWLIST, "PATH": ":".join(path_dirs), **env}.items():
         command += ["--setenv", key, value]
-    if drop_privileges:
+    if privileged:
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
                     shutil.which("setpriv") or "/usr/bin/setpriv",
-                    f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+                    f"--reuid={space.uid}", f"--regid={space.uid}", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    return [*command, "--", *argv]
+    return [*command, "--", *inner]
 
 
-def run_sandboxed(staged: Path, argv: list[str], limits: Limits, gpu: bool = False,
-                  sandbox: bool = True, env: dict[str, str] | None = None) -> RunOutcome:
-    """Run `argv` with `staged` as working directory; the samples land in staged/samples."""
-    samples = staged / "samples"
-    samples.mkdir(exist_ok=True)
+def bootstrap_command(script: list[str], status_fd: int, trace_dir: str, bootstrap: str, seed: int,
+                      generator_shapes: list[list[int]], trace: bool) -> list[str]:
+    command = [sys.executable, "-s", bootstrap, "--status-fd", str(status_fd), "--trace-dir", trace_dir,
+               "--seed", str(seed), "--generator-shapes", json.dumps(generator_shapes)]
+    return [*command, *(["--no-trace"] if not trace else []), "--", *script]
+
+
+def run_sandboxed(space: Workspace, script: list[str], limits: Limits, *, gpu: bool = False,
+                  sandbox: bool = True, env: dict[str, str] | None = None, seed: int = 0,
+                  generator_shapes: list[list[int]] | None = None, trace: bool = True) -> RunOutcome:
+    """Run `python script...` (through the bootstrap) in the workspace's copy of the submission."""
     env = env or {}
     in_force: dict = {"timeout_s": limits.timeout_s, "sandbox": "bubblewrap" if sandbox else "none"}
     if sandbox and not bubblewrap():
         raise SandboxUnavailable(INSTALL_HINT)
-    tmpfs = sandbox and _mount_samples_tmpfs(samples, limits)
-    in_force["samples_tmpfs"] = tmpfs
-    in_force["samples"] = (f"tmpfs {limits.samples_max_bytes} bytes, {limits.samples_max_files} files"
-                           if tmpfs else "plain folder (count checked after the run)")
-    os.chmod(samples, 0o777)
-    root = os.geteuid() == 0
+    privileged = space.uid is not None
+    in_force["samples"] = (f"tmpfs {limits.samples_max_bytes} bytes, {limits.samples_max_files} files "
+                           f"beyond the copy" if space.submission in space.tmpfs
+                           else "plain folder (count checked after the run)")
+    in_force["samples_tmpfs"] = space.submission in space.tmpfs
     cgroup = Cgroup(f"mnist-eval-{uuid.uuid4().hex[:12]}", limits.memory_bytes, limits.pids) \
         if Cgroup.available() else None
     if cgroup is not None:
@@ -166,8 +188,8 @@ def run_sandboxed(staged: Path, argv: list[str], limits: Limits, gpu: bool = Fal
     use_rlimit_as = cgroup is None and not gpu  # RLIMIT_AS breaks CUDA's address reservations
     if cgroup is None:
         in_force["memory"] = f"RLIMIT_AS {limits.memory_bytes} bytes" if use_rlimit_as else "none"
-        in_force["pids"] = f"RLIMIT_NPROC {limits.pids}" if (root and sandbox) else "none"
-    in_force["uid"] = SANDBOX_UID if (root and sandbox) else os.geteuid()
+        in_force["pids"] = f"RLIMIT_NPROC {limits.pids}" if privileged else "none"
+    in_force["uid"] = space.uid if privileged else os.geteuid()
     in_force["max_file_bytes"] = limits.max_file_bytes
 
     def prepare_child() -> None:  # runs in the child between fork and exec
@@ -176,28 +198,53 @@ def run_sandboxed(staged: Path, argv: list[str], limits: Limits, gpu: bool = Fal
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-        if root and sandbox:  # counts the sandbox uid's processes, so only meaningful after the drop
+        if privileged:  # counts the run's own uid's processes, so only meaningful after the switch
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
         if use_rlimit_as:
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
 
+    shapes = generator_shapes or []
+    status_read, status_write = os.pipe()
+    bwrap_read, bwrap_write = os.pipe() if sandbox else (None, None)
+    seccomp_fd = seccomp.program_fd() if sandbox else None
+    in_force["seccomp"] = "denylist (README)" if seccomp_fd is not None else "none"
+    in_force["user_namespaces"] = "denied" if seccomp_fd is not None else "allowed"
     if sandbox:
-        command = build_command(staged, samples, argv, limits, gpu, drop_privileges=root, env=env)
+        inner = bootstrap_command(script, status_write, TRACE_INSIDE, BOOTSTRAP_INSIDE, seed, shapes, trace)
+        command = build_command(space, inner, limits, gpu, env, bwrap_write, seccomp_fd)
         cwd, child_env = None, {}
     else:
-        command = argv
-        cwd, child_env = str(staged), {**ENV_ALLOWLIST, "PATH": os.environ.get("PATH", ""), **env}
+        command = bootstrap_command(script, status_write, str(space.trace), str(BOOTSTRAP), seed, shapes,
+                                    trace)
+        cwd = str(space.submission)
+        child_env = {**ENV_ALLOWLIST, "PATH": os.environ.get("PATH", ""), **env}
+    passed = tuple(fd for fd in (status_write, bwrap_write, seccomp_fd) if fd is not None)
     started = time.monotonic()
     timed_out = False
     try:
         process = subprocess.Popen(command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=passed,
                                    preexec_fn=prepare_child, start_new_session=True)
     except OSError as err:
-        _cleanup(cgroup, samples if tmpfs else None)
+        for fd in (*passed, status_read, bwrap_read):
+            if fd is not None:
+                os.close(fd)
+        if cgroup is not None:
+            cgroup.remove()
         return RunOutcome(None, None, False, False, 0.0, "", 0, in_force, f"cannot start: {err}")
-    reader = _TailReader(process.stdout)
-    reader.start()
+    finally:
+        for fd in passed:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    log = _Reader(process.stdout, LOG_TAIL_BYTES)
+    setup_log = _Reader(process.stderr, SETUP_LOG_BYTES)
+    status = _Reader(os.fdopen(status_read, "rb"), SETUP_LOG_BYTES)
+    bwrap_status = _Reader(os.fdopen(bwrap_read, "rb"), SETUP_LOG_BYTES) if bwrap_read is not None else None
+    readers = [r for r in (log, setup_log, status, bwrap_status) if r is not None]
+    for reader in readers:
+        reader.start()
     try:
         process.wait(timeout=limits.timeout_s)
     except subprocess.TimeoutExpired:
@@ -208,7 +255,8 @@ def run_sandboxed(staged: Path, argv: list[str], limits: Limits, gpu: bool = Fal
         if cgroup is not None:
             leftovers = 0 if cgroup.kill_all() else len(cgroup.processes())
         process.wait()
-        reader.join(timeout=5)
+        for reader in readers:
+            reader.join(timeout=5)
     wall = time.monotonic() - started
     code = process.returncode
     oom = cgroup.oom_killed() if cgroup is not None else False
@@ -217,15 +265,46 @@ def run_sandboxed(staged: Path, argv: list[str], limits: Limits, gpu: bool = Fal
         if peak is not None:
             in_force["peak_memory_bytes"] = peak
         cgroup.remove()
-    log = reader.text()
-    sandbox_error = None
-    if sandbox and code == 1 and log.startswith("bwrap:"):
-        sandbox_error = log.strip().splitlines()[0]
+    records = _json_lines(status.text())
+    ready = next((r for r in records if r.get("team_code")), None)
+    setup_error = None
+    if ready is None:
+        setup_error = _setup_failure(setup_log.text(), bwrap_status.text() if bwrap_status else None,
+                                     any(r.get("python") for r in records), code, timed_out)
     exit_code, sig = (None, -code) if code < 0 else (code, None)
     if exit_code is not None and exit_code > 128 and sandbox:  # bwrap reports a signal as 128 + n
         exit_code, sig = None, exit_code - 128
-    return RunOutcome(exit_code, sig, timed_out, oom, round(wall, 3), log, reader.total, in_force,
-                      sandbox_error, leftovers)
+    return RunOutcome(exit_code, sig, timed_out, oom, round(wall, 3), log.text(), log.total, in_force,
+                      setup_error, leftovers, ready)
+
+
+def _json_lines(text: str) -> list[dict]:
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    return records
+
+
+def _setup_failure(setup_log: str, bwrap_status: str | None, python_up: bool, code: int,
+                   timed_out: bool) -> str:
+    """Why the team's code never started, from our own channels only: bubblewrap's status
+    descriptor, the stderr that only bubblewrap, setpriv and the interpreter wrote before the
+    bootstrap handed it to the team, and the bootstrap's status pipe."""
+    lines = [line.strip() for line in setup_log.splitlines() if line.strip()]
+    detail = f": {lines[-1][:300]}" if lines else ""
+    if python_up:
+        what = "the evaluator's bootstrap did not finish its set-up"
+        return f"{what} before the timeout" if timed_out else f"{what} (exit status {code}){detail}"
+    if timed_out:
+        return f"the sandbox did not start before the timeout{detail}"
+    if bwrap_status is not None and '"exit-code"' not in bwrap_status:
+        return f"bubblewrap could not set up the sandbox{detail or f' (exit status {code})'}"
+    return f"the evaluation interpreter did not start in the sandbox (exit status {code}){detail}"
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -233,11 +312,3 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _cleanup(cgroup: Cgroup | None, mount: Path | None) -> None:
-    if cgroup is not None:
-        cgroup.kill_all()
-        cgroup.remove()
-    if mount is not None:
-        unmount(mount)

@@ -1,8 +1,14 @@
-"""Turn a sandboxed run and the validation of its output into one verdict with a reason."""
+"""Turn a sandboxed run and the validation of its output into one verdict with a reason.
+
+Every verdict rests on evidence the team's printed output cannot fake: SANDBOX_ERROR on our own
+channels (runner.py), TIMEOUT on our clock, OUT_OF_MEMORY on the kernel's memory-cgroup counter,
+CRASH on the exit status, NEEDS_GPU on the exception object that ended the program (recorded by the
+bootstrap: raised inside torch's CUDA initialisation or by torch.load restoring a CUDA tensor).
+Text the program printed is quoted in reasons, never used to decide them.
+"""
 
 from __future__ import annotations
 
-import re
 import signal
 from enum import Enum
 
@@ -16,16 +22,16 @@ class Verdict(str, Enum):
     CRASH = "CRASH"
     NEEDS_GPU = "NEEDS_GPU"
     INVALID_OUTPUT = "INVALID_OUTPUT"
-    SANDBOX_ERROR = "SANDBOX_ERROR"
+    REFUSED = "REFUSED"  # the folder cannot be run as submitted (a link, too many files, too deep)
+    SANDBOX_ERROR = "SANDBOX_ERROR"  # the evaluation environment failed: not the team's doing
 
 
-# What torch prints when code insists on CUDA on a machine (or sandbox) without it.
-NEEDS_GPU_PATTERNS = re.compile(
-    r"Torch not compiled with CUDA enabled|Found no NVIDIA driver|"
-    r"torch\.cuda\.is_available\(\) is False|CUDA driver initialization failed|"
-    r"No CUDA GPUs are available|no CUDA-capable device|CUDA error: no kernel image|"
-    r"NVIDIA driver on your system is too old|Cannot access accelerator device")
-MEMORY_PATTERNS = re.compile(r"\bMemoryError\b|Cannot allocate memory|DefaultCPUAllocator: can't allocate")
+GPU_FIXES = {
+    "cuda_call": "the code uses CUDA unconditionally: fall back to the CPU, e.g. "
+                 "device = 'cuda' if torch.cuda.is_available() else 'cpu' (or ask for a --gpu run)",
+    "cuda_checkpoint": "a checkpoint saved on a GPU is loaded without map_location: use "
+                       "torch.load(path, map_location=device)",
+}
 
 
 def _signal_name(number: int) -> str:
@@ -35,19 +41,43 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def classify(outcome: RunOutcome, gpu: bool, timeout_s: float) -> tuple[Verdict, str] | None:
-    """The verdict of the run itself, or None when it exited 0 (then the output decides)."""
-    if outcome.sandbox_error:
-        return Verdict.SANDBOX_ERROR, outcome.sandbox_error
+def _where(exception: dict) -> str:
+    line = exception.get("team_line")
+    if not isinstance(line, dict):
+        return ""
+    code = str(line.get("code") or "").strip()
+    return f"{str(line.get('file'))[:100]}:{line.get('line')}" + (f" `{code[:160]}`" if code else "")
+
+
+def classify(outcome: RunOutcome, gpu: bool, timeout_s: float,
+             program: dict | None = None) -> tuple[Verdict, str] | None:
+    """The verdict of the run itself, or None when it exited 0 (then the output decides).
+
+    `program` is the bootstrap's record of how the team's program ended (`outcome.json`).
+    """
+    if outcome.setup_error:
+        return Verdict.SANDBOX_ERROR, outcome.setup_error
     if outcome.timed_out:
         return Verdict.TIMEOUT, f"still running after {timeout_s:g} s; the whole process tree was killed"
-    if outcome.oom_killed or (outcome.exit_code not in (0, None) and MEMORY_PATTERNS.search(outcome.log_tail)):
-        return Verdict.OUT_OF_MEMORY, "killed for exceeding the memory limit"
+    if outcome.oom_killed:
+        return Verdict.OUT_OF_MEMORY, "killed by the kernel for exceeding the memory limit"
     if outcome.exit_code == 0:
         return None
-    if not gpu and NEEDS_GPU_PATTERNS.search(outcome.log_tail):
-        return Verdict.NEEDS_GPU, "the code requires CUDA; run with --gpu, or load with map_location"
+    exception = (program or {}).get("exception")
+    exception = exception if isinstance(exception, dict) else {}
+    kind = exception.get("cuda")
+    if not gpu and kind in GPU_FIXES:
+        where = _where(exception)
+        return Verdict.NEEDS_GPU, (f"{GPU_FIXES[kind]}; raised at {where}" if where else GPU_FIXES[kind])
+    rlimit_memory = str(outcome.limits_in_force.get("memory", "")).startswith("RLIMIT_AS")
+    if rlimit_memory and exception.get("type") == "MemoryError":
+        return Verdict.OUT_OF_MEMORY, "MemoryError under the memory limit (enforced as RLIMIT_AS)"
     if outcome.signal is not None:
         return Verdict.CRASH, f"killed by {_signal_name(outcome.signal)}"
+    if exception.get("type"):
+        where = _where(exception)
+        message = str(exception.get("message") or "")[:200]
+        text = f"{str(exception['type'])[:80]}: {message}" if message else str(exception["type"])[:80]
+        return Verdict.CRASH, f"exit code {outcome.exit_code}: {text}" + (f" (at {where})" if where else "")
     last = next((line for line in reversed(outcome.log_tail.strip().splitlines()) if line.strip()), "")
     return Verdict.CRASH, f"exit code {outcome.exit_code}" + (f": {last[:200]}" if last else "")

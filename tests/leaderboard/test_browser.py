@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from leaderboard.build import build_site
-from leaderboard.config import CompetitionConfig
+from competition.config import CompetitionConfig
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from leaderboard.config import CompetitionConfig
+from competition.config import CompetitionConfig
 from leaderboard.ranking import build_rows, load_runs
 from tests.leaderboard.conftest import write_result
 

@@ -1,0 +1,177 @@
+"""`competition.toml`: one file for a competition's settings, read by `evaluate --config`, the
+leaderboard and rounds. Every setting is optional; a bad one is an error that names its line.
+
+The minimal form:
+
+    results_dir = "results"
+    [[teams]]
+    name = "team-a"
+    source = "path/to/folder"      # or a git URL or path to a repository
+    ref = "main"                   # optional, git only
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+DEFAULT_METRICS = ["mnist.fid", "mnist.precision", "mnist.recall", "mnist.density", "mnist.coverage",
+                   "class_coverage.digits_present", "class_coverage.tv_distance",
+                   "memorisation.near_copy_fraction"]
+RULE_VIOLATION_POLICIES = ("unranked", "disqualify")
+SELECTIONS = ("best", "latest")
+TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, with the file and line it came from."""
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    source: str  # a local folder, or a git repository (URL or path)
+    ref: str | None = None  # branch or tag, git only
+
+
+@dataclass
+class CompetitionConfig:
+    title: str = "MNIST GAN competition"  # the competition's name, shown on every page
+    results_dir: str = "results"
+    rank_by: str = "mnist.fid"
+    selection: str = "best"  # best | latest run of each team
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    decimals: dict[str, int] = field(default_factory=dict)
+    default_decimals: int = 3
+    deadline: datetime | None = None  # runs created after it are shown but not ranked
+    baselines: list[str] = field(default_factory=list)  # names labelled as reference rows
+    rule_violation: str = "unranked"  # unranked: shown with a badge, no rank | disqualify
+    seed: int | None = None  # the round's seed (None: the evaluator's default)
+    teams: list[Team] = field(default_factory=list)
+    source: Path | None = None  # the file this was read from (relative paths resolve against it)
+
+    def __post_init__(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {list(SELECTIONS)}, not {self.selection!r}")
+        if self.rule_violation not in RULE_VIOLATION_POLICIES:
+            raise ValueError(f"rule_violation must be one of {list(RULE_VIOLATION_POLICIES)}, "
+                             f"not {self.rule_violation!r}")
+        if self.rank_by not in self.metrics:
+            self.metrics.insert(0, self.rank_by)
+        if isinstance(self.deadline, str):
+            self.deadline = datetime.fromisoformat(self.deadline)
+        if self.deadline is not None and self.deadline.tzinfo is None:
+            self.deadline = self.deadline.replace(tzinfo=timezone.utc)
+
+    def decimals_for(self, metric: str) -> int:
+        return self.decimals.get(metric, self.default_decimals)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "CompetitionConfig":
+        if path is None:
+            return cls()
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot be read ({err.strerror})") from err
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML: {err}") from err
+        return _from_mapping(data, text, path)
+
+
+# Types of the plain settings (teams are checked on their own).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "title": (str,), "results_dir": (str,), "rank_by": (str,), "selection": (str,), "metrics": (list,),
+    "decimals": (dict,), "default_decimals": (int,), "deadline": (datetime, str), "baselines": (list,),
+    "rule_violation": (str,), "seed": (int,),
+}
+
+
+def _from_mapping(data: dict[str, Any], text: str, path: Path) -> CompetitionConfig:
+    def fail(message: str, key: str, section: str | None = None, index: int | None = None):
+        line = _line_of(text, key, section, index)
+        where = f"{path}, line {line}" if line else str(path)
+        raise ConfigError(f"{where}: {message}")
+
+    known = {f.name for f in fields(CompetitionConfig)} - {"source"}
+    for key in data:
+        if key not in known:
+            fail(f"unknown setting {key!r}; known: {sorted(known)}", key)
+    settings: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "teams":
+            continue
+        if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) and bool not in _TYPES[key]):
+            expected = " or ".join(t.__name__ for t in _TYPES[key])
+            fail(f"{key} must be a {expected}, not {type(value).__name__} ({value!r})", key)
+        settings[key] = value
+    for key in ("metrics", "baselines"):
+        if key in settings and not all(isinstance(item, str) for item in settings[key]):
+            fail(f"{key} must be a list of strings", key)
+    settings["teams"] = _teams(data.get("teams", []), fail)
+    try:
+        config = CompetitionConfig(**settings, source=path)
+    except ValueError as err:
+        key = next((k for k in ("selection", "rule_violation", "deadline") if k in str(err)), "")
+        fail(str(err), key)
+    return config
+
+
+def _teams(entries: Any, fail) -> list[Team]:
+    if not isinstance(entries, list):
+        fail("teams must be an array of tables: [[teams]]", "teams")
+    teams, seen = [], set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            fail("each [[teams]] entry must be a table", "teams")
+        unknown = sorted(set(entry) - {"name", "source", "ref"})
+        if unknown:
+            fail(f"unknown team setting {unknown[0]!r}; known: name, source, ref", unknown[0], "teams", index)
+        for key in ("name", "source"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                fail(f"team {index + 1} needs a {key} (a non-empty string)", key if key in entry else "name",
+                     "teams", index)
+        if not TEAM_NAME.fullmatch(entry["name"]):
+            fail(f"team name {entry['name']!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a "
+                 f"letter or digit", "name", "teams", index)
+        if entry["name"] in seen:
+            fail(f"team name {entry['name']!r} appears twice", "name", "teams", index)
+        if "ref" in entry and (not isinstance(entry["ref"], str) or not entry["ref"].strip()):
+            fail("ref must be a branch or tag name", "ref", "teams", index)
+        seen.add(entry["name"])
+        teams.append(Team(entry["name"], entry["source"], entry.get("ref")))
+    return teams
+
+
+def _line_of(text: str, key: str, section: str | None = None, index: int | None = None) -> int | None:
+    """The line where `key` is set: at the top level, in [section], or in the index-th [[section]]."""
+    current: tuple[str, int | None] | None = None
+    arrays: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        array = re.match(r"\[\[\s*([^\]]+?)\s*\]\]", stripped)
+        table = re.match(r"\[\s*([^\]]+?)\s*\]", stripped)
+        if array:
+            arrays[array[1]] = arrays.get(array[1], -1) + 1
+            current = (array[1], arrays[array[1]])
+            if key == array[1] and section is None:
+                return number
+            continue
+        if table:
+            current = (table[1], None)
+            continue
+        assignment = re.match(r"(['\"]?)([^'\"=\s]+)\1\s*=", stripped)
+        if not assignment or assignment[2] != key:
+            continue
+        if section is None and current is None:
+            return number
+        if current is not None and current[0] == section and (index is None or current[1] == index):
+            return number
+    return None
