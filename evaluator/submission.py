@@ -93,7 +93,7 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
         early = classify(outcome, options.gpu, options.limits.timeout_s, trace.outcome)
         if early is not None:
             if early[0] is not Verdict.SANDBOX_ERROR:  # the environment failing is never the team's rule break
-                _rule_check(result, None, trace, outcome.started, options, timings, reporter)
+                _rule_check(result, None, trace, options, timings, reporter)
             return finish(*early), log, None
 
         with timings.measure("validate"):
@@ -104,7 +104,7 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
         reporter.done("validate", timings.seconds["validate"], f"{report.found_count} entries")
         result["validation"] = report.to_dict()
         result["samples"].update(count=report.found_count, sha256=report.sha256)
-        _rule_check(result, images, trace, outcome.started, options, timings, reporter)
+        _rule_check(result, images, trace, options, timings, reporter)
     if images is None:
         counts = ", ".join(f"{n} {code}" for code, n in report.to_dict()["problem_counts"].items())
         return finish(Verdict.INVALID_OUTPUT, f"samples failed validation: {counts}"), log, None
@@ -112,19 +112,15 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
     return finish(Verdict.OK, "generated and scored"), log, images
 
 
-def _rule_check(result: dict, images: np.ndarray | None, trace, started: dict | None,
-                options: SubmissionOptions, timings: Timings, reporter: Reporter) -> None:
+def _rule_check(result: dict, images: np.ndarray | None, trace, options: SubmissionOptions,
+                timings: Timings, reporter: Reporter) -> None:
     """Check the fixed-generator rule from the run's trace; our own failure is never the team's flag."""
     if not options.rule_check:
         return
     with timings.measure("rule_check"):
         reporter.stage("rule check (replay)")
         try:
-            if not (started or {}).get("traced"):
-                check = RuleCheck("not_checked", error="torch could not be traced in the sandbox "
-                                                       "(is torch installed in the evaluation environment?)")
-            else:
-                check = check_rule(images, trace, traced_run=True, seed=options.seed)
+            check = check_rule(images, trace, seed=options.seed)
         except Exception as err:  # noqa: BLE001 - an evaluator bug must not become a team's violation
             check = RuleCheck("not_checked", error=f"the rule check failed: {type(err).__name__}: {err}")
     reporter.done("rule check (replay)", timings.seconds["rule_check"], check.status)

@@ -2,15 +2,16 @@
 
     python -s bootstrap.py --status-fd N --trace-dir DIR --seed S -- generate.py --batch_size B
 
-It is bound read-only outside the team's folder and imports everything it needs before the team's
-folder is put on sys.path, so a team module named like one of ours (`json.py`, `torch.py`) cannot
-replace it. In order:
-1. seeds `random`, numpy and torch with the evaluation's seed, so a script that does not seed
-   itself writes the same samples on a rerun;
-2. installs a global torch forward hook that records every module that runs a forward pass (class
-   and parameter shapes) and, for each module whose output has 784 values per row, the latent rows
-   it was given and its weights: the witnesses the evaluator replays through the fixed generator
-   (`rule_check.py`), so nothing recorded here has to be trusted;
+It is bound read-only outside the team's folder and imports what it needs before the team's folder
+is put on sys.path, so a team module named like one of ours (`json.py`) cannot replace it. In order:
+1. seeds `random` and numpy with the evaluation's seed, and installs an import hook that, when the
+   program imports torch, loads the real torch (never a `torch.py` of the team's: the team's
+   folder is skipped) and seeds it before the program gets it back; so a script that does not seed
+   itself writes the same samples on a rerun, and a script that never imports torch pays nothing;
+2. at that import, installs a global torch forward hook that records every module that runs a
+   forward pass (class and parameter shapes) and, for each module whose output has 784 values per
+   row, the latent rows it was given and its weights: the witnesses the evaluator replays through
+   the fixed generator (`rule_check.py`), so nothing recorded here has to be trusted;
 3. writes a status line when Python is up and another when its set-up is done, then closes the
    pipe: the proof, which team code cannot forge, that the sandbox came up before any team code;
 4. sends stderr to stdout (the log) and runs generate.py as `__main__`;
@@ -36,24 +37,45 @@ MAX_LATENT_ROWS = 400_000  # per process, over every weight set (160 MB of float
 MAX_MODULES = 500  # inventory entries per process
 
 
-def _seed_everything(seed: int) -> dict:
-    seeded = {"random": True}
+def _seed_python(seed: int) -> dict:
     random.seed(seed)
     try:
         import numpy
 
         numpy.random.seed(seed % 2**32)
-        seeded["numpy"] = True
+        return {"random": True, "numpy": True, "torch": "when imported"}
     except ImportError:
-        seeded["numpy"] = False
-    try:
-        import torch
+        return {"random": True, "numpy": False, "torch": "when imported"}
 
-        torch.manual_seed(seed)  # seeds every CUDA device too
-        seeded["torch"] = True
-    except ImportError:
-        seeded["torch"] = False
-    return seeded
+
+class TorchImportHook:
+    """A meta-path finder for `torch` alone: finds it outside the team's folder, then runs `ready`
+    on the freshly imported module before the importer sees it."""
+
+    def __init__(self, team_dirs: list[str], ready) -> None:
+        self.team_dirs = [os.path.realpath(d) for d in team_dirs]
+        self.ready = ready
+
+    def _ours(self, entry: str) -> bool:
+        real = os.path.realpath(entry or ".")
+        return not any(real == d or real.startswith(d + os.sep) for d in self.team_dirs)
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "torch":
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, [entry for entry in sys.path if self._ours(entry)])
+        if spec is None or spec.loader is None:
+            return None
+        execute, ready = spec.loader.exec_module, self.ready
+
+        def exec_module(module) -> None:
+            execute(module)
+            ready(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _write_json(path: str, payload: dict) -> None:
@@ -196,28 +218,28 @@ def main() -> None:
     status = os.fdopen(options.status_fd, "w", buffering=1)
     status.write(json.dumps({"python": sys.version.split()[0], "pid": os.getpid(), "uid": os.getuid()}) + "\n")
 
-    seeded = _seed_everything(options.seed)
+    seeded = _seed_python(options.seed)
     recorder = Recorder(options.trace_dir, [tuple(shape) for shape in options.generator_shapes])
-    traced = False
-    if not options.no_trace:
-        try:
-            from torch.nn.modules.module import (register_module_forward_hook,
-                                                 register_module_forward_pre_hook)
+
+    def torch_ready(torch) -> None:
+        torch.manual_seed(options.seed)  # every CUDA device too
+        if not options.no_trace:
+            from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
             register_module_forward_pre_hook(recorder.enter)
             register_module_forward_hook(recorder.hook, always_call=True)
-            traced = True
-        except ImportError:
-            pass
+
+    script = command[0] if command else "generate.py"
+    team_dir = os.path.dirname(os.path.abspath(script))
+    sys.meta_path.insert(0, TorchImportHook([team_dir, os.getcwd()], torch_ready))
     status.write(json.dumps({"team_code": True, "seed": options.seed, "seeded": seeded,
-                             "traced": traced}) + "\n")
+                             "traced": not options.no_trace}) + "\n")
     status.close()  # from here on, only the team's code runs: nothing it writes can reach this pipe
 
     os.dup2(1, 2)  # the team's stderr joins its stdout in the log; ours stays apart before this line
     sys.stderr = sys.stdout
-    script = command[0] if command else "generate.py"
     sys.argv = list(command) or [script]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    sys.path.insert(0, team_dir)
     outcome: dict = {"exception": None, "exit": 0}
     try:
         runpy.run_path(script, run_name="__main__")

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import stat
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -222,11 +223,16 @@ def _architecture_violations(generator: dict) -> list[str]:
     if generator["latent_values"] != LATENT_DIM:
         problems.append(f"{name} was called with {generator['latent_values']} latent values a row, "
                         f"expected {LATENT_DIM}")
-    shapes = [tuple(shape) for _, shape in generator["parameters"]]
-    expected = [tuple(shape) for shape in generator_shapes()]
-    if sorted(shapes) != sorted(expected) or generator.get("parameter_count") != len(expected):
-        extra = [f"{n} {s}" for n, s in generator["parameters"] if tuple(s) not in expected]
-        missing = [str(list(s)) for s in expected if s not in shapes]
+    expected = Counter(tuple(shape) for shape in generator_shapes())
+    remaining = expected.copy()
+    extra = []
+    for tensor, shape in generator["parameters"]:  # matched by shape: each fixed tensor's is unique
+        if remaining[tuple(shape)] > 0:
+            remaining[tuple(shape)] -= 1
+        else:
+            extra.append(f"{tensor} {list(shape)}")
+    missing = [str(list(shape)) for shape, count in remaining.items() for _ in range(count)]
+    if extra or missing or generator.get("parameter_count") != sum(expected.values()):
         detail = "; ".join(filter(None, [f"unexpected tensors {', '.join(extra[:6])}" if extra else "",
                                          f"missing shapes {', '.join(missing[:6])}" if missing else ""]))
         problems.append(f"{name} does not have the fixed architecture ({ARCHITECTURE}): "
@@ -303,23 +309,17 @@ def trace_samples(images: np.ndarray, weight_sets: list[WeightSet], seed: int = 
     return checked, int(traced.sum()), uninformative
 
 
-def check_rule(images: np.ndarray | None, trace: Trace, traced_run: bool, seed: int = 0) -> RuleCheck:
-    """The rule check's verdict from a run's trace (and its samples, when they validated).
-
-    `traced_run` says whether the bootstrap could install its hook (its own status line).
-    """
+def check_rule(images: np.ndarray | None, trace: Trace, seed: int = 0) -> RuleCheck:
+    """The rule check's verdict from a run's trace (and its samples, when they validated)."""
     generators = _generator_modules(trace.modules)
     result = RuleCheck("ok", generators=generators,
                        weights_sha256=[w.sha256 for w in trace.weight_sets])
     for generator in generators:
         result.violations += _architecture_violations(generator)
     if images is not None:
-        if not traced_run:
-            result.violations.append("torch could not be traced in the sandbox, so the samples' origin "
-                                      "is unknown")
         result.checked, result.traced, result.uninformative = trace_samples(images, trace.weight_sets, seed)
         untraced = result.checked - result.traced
-        if traced_run and not generators:
+        if not generators:
             result.violations.append("no torch module produced the samples: the fixed generator must run "
                                      "as a torch.nn.Module")
         elif untraced:

@@ -1,63 +1,98 @@
-"""Verdict classification, the requirements comparison and the fixed-generator rule."""
+"""Verdict classification from evidence, the requirements comparison, and the replay rule check."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import numpy as np
 import pytest
 import torch
 
-from evaluator.sandbox.requirements import check_requirements
-from evaluator.sandbox.rule_check import EXPECTED_SHAPES, check_generator, compare_shapes
-from evaluator.sandbox.runner import RunOutcome, bubblewrap
+from evaluator.sandbox.requirements import MAX_LINES, check_requirements, summarise
+from evaluator.sandbox.rule_check import (EXPECTED_SHAPES, LATENT_DIM, Trace, WeightSet, check_rule,
+                                          compare_shapes, generator_shapes, replay, trace_samples)
+from evaluator.sandbox.runner import RunOutcome
 from evaluator.sandbox.verdict import Verdict, classify
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def outcome(**kwargs) -> RunOutcome:
     defaults = dict(exit_code=0, signal=None, timed_out=False, oom_killed=False, wall_time_s=1.0,
-                    log_tail="", log_bytes=0)
+                    log_tail="", log_bytes=0, limits_in_force={"memory": "cgroup v1 1 bytes"})
     return RunOutcome(**{**defaults, **kwargs})
 
 
-@pytest.mark.parametrize("run,gpu,verdict", [
-    (outcome(), False, None),
-    (outcome(timed_out=True, signal=9, exit_code=None), False, Verdict.TIMEOUT),
-    (outcome(oom_killed=True, exit_code=None, signal=9), False, Verdict.OUT_OF_MEMORY),
-    (outcome(exit_code=1, log_tail="MemoryError"), False, Verdict.OUT_OF_MEMORY),
-    (outcome(exit_code=1, log_tail="AssertionError: Torch not compiled with CUDA enabled"), False,
-     Verdict.NEEDS_GPU),
-    (outcome(exit_code=1, log_tail="RuntimeError: Found no NVIDIA driver on your system."), False,
-     Verdict.NEEDS_GPU),
-    (outcome(exit_code=1, log_tail="RuntimeError: Found no NVIDIA driver on your system."), True,
+def program(kind=None, type_="RuntimeError", message="boom", line=None) -> dict:
+    return {"exception": {"type": type_, "message": message, "cuda": kind, "team_line": line}}
+
+
+@pytest.mark.parametrize("run,gpu,record,verdict", [
+    (outcome(), False, None, None),
+    (outcome(timed_out=True, signal=9, exit_code=None), False, None, Verdict.TIMEOUT),
+    (outcome(oom_killed=True, exit_code=None, signal=9), False, None, Verdict.OUT_OF_MEMORY),
+    (outcome(exit_code=1), False, program("cuda_call"), Verdict.NEEDS_GPU),
+    (outcome(exit_code=1), False, program("cuda_checkpoint"), Verdict.NEEDS_GPU),
+    (outcome(exit_code=1), True, program("cuda_call"), Verdict.CRASH),  # a GPU run: a real crash
+    (outcome(exit_code=None, signal=11), False, None, Verdict.CRASH),
+    (outcome(exit_code=2, log_tail="usage: generate.py [-h]\nerror: unrecognized arguments"), False, None,
      Verdict.CRASH),
-    (outcome(exit_code=None, signal=11), False, Verdict.CRASH),
-    (outcome(exit_code=2, log_tail="usage: generate.py [-h]\nerror: unrecognized arguments"), False,
-     Verdict.CRASH),
-    (outcome(exit_code=1, sandbox_error="bwrap: Can't mount proc"), False, Verdict.SANDBOX_ERROR),
+    (outcome(exit_code=1, setup_error="bubblewrap could not set up the sandbox: Can't mount proc"), False,
+     None, Verdict.SANDBOX_ERROR),
+    (outcome(exit_code=1, limits_in_force={"memory": "RLIMIT_AS 100 bytes"}), False,
+     program(type_="MemoryError"), Verdict.OUT_OF_MEMORY),
 ])
-def test_classify(run, gpu, verdict):
-    decided = classify(run, gpu, timeout_s=60)
+def test_classify(run, gpu, record, verdict):
+    decided = classify(run, gpu, timeout_s=60, program=record)
     assert (decided[0] if decided else None) == verdict
 
 
-def test_crash_reason_names_the_signal_and_the_last_line():
+@pytest.mark.parametrize("printed", [
+    "bwrap: Can't mount proc on /newroot/proc: Operation not permitted",
+    "AssertionError: Torch not compiled with CUDA enabled",
+    "RuntimeError: Found no NVIDIA driver on your system.",
+    "MemoryError\nkilled for exceeding the memory limit",
+])
+def test_printed_text_never_decides_a_verdict(printed):
+    """Team output that imitates our evidence is only quoted: the verdict stays CRASH."""
+    verdict, reason = classify(outcome(exit_code=1, log_tail=printed), False, 60, program(type_="SystemExit"))
+    assert verdict is Verdict.CRASH
+
+
+def test_needs_gpu_quotes_the_team_line_and_names_the_fix():
+    line = {"file": "generate.py", "line": 12, "code": "x = x.cuda()"}
+    reason = classify(outcome(exit_code=1), False, 60, program("cuda_call", line=line))[1]
+    assert "generate.py:12 `x = x.cuda()`" in reason and "torch.cuda.is_available()" in reason
+    reason = classify(outcome(exit_code=1), False, 60, program("cuda_checkpoint", line=line))[1]
+    assert "map_location" in reason
+
+
+def test_crash_reason_names_the_signal_and_the_exception():
     assert classify(outcome(exit_code=None, signal=11), False, 60)[1] == "killed by SIGSEGV"
     reason = classify(outcome(exit_code=3, log_tail="Traceback\nValueError: bad\n"), False, 60)[1]
     assert reason == "exit code 3: ValueError: bad"
+    record = program(type_="ValueError", message="bad", line={"file": "model.py", "line": 3, "code": "f()"})
+    assert classify(outcome(exit_code=1), False, 60, record)[1] == "exit code 1: ValueError: bad (at model.py:3 `f()`)"
 
 
-def test_requirements_missing_conflicting_and_unparsed(tmp_path):
+def test_requirements_grouped_by_severity(tmp_path):
     path = tmp_path / "requirements.txt"
     path.write_text("numpy\ntorch==1.0.0\ndatetime==4.3.0\n--extra-index-url https://x\nnot a req!!\n"
                     "pywin32; sys_platform == 'win32'\n# comment\n")
-    warnings = [(w["package"], w["problem"]) for w in check_requirements(path)]
-    assert ("torch", "conflict") in warnings and ("datetime", "missing") in warnings
-    assert ("numpy", "conflict") not in warnings and ("numpy", "missing") not in warnings
-    assert sum(1 for _, problem in warnings if problem == "unparsed") == 2
-    assert not any(package == "pywin32" for package, _ in warnings)
-    assert check_requirements(tmp_path / "absent.txt")[0]["problem"] == "missing_file"
+    entries = check_requirements(path)
+    found = {(e["package"], e["problem"], e["severity"]) for e in entries}
+    assert ("torch", "conflict", "info") in found and ("datetime", "missing", "warning") in found
+    assert not any(e["package"] in ("numpy", "pywin32") for e in entries)
+    assert sum(1 for e in entries if e["problem"] == "unparsed") == 2
+    severity, line = summarise(entries)
+    assert severity == "warning" and "1 missing" in line and "torch==1.0.0" in line
+    assert summarise(check_requirements(tmp_path / "absent.txt")) is None
+    path.write_text("torch==0.1\n")
+    assert summarise(check_requirements(path))[0] == "info"  # a differing pin is information
+
+
+def test_requirements_are_bounded(tmp_path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("".join(f"package-{i}==1.0\n" for i in range(100_000)))
+    entries = check_requirements(path)
+    assert len(entries) <= MAX_LINES + 1 and entries[-1]["problem"] == "cut"
+    assert len(str(entries)) < 200_000
 
 
 def test_compare_shapes():
@@ -65,24 +100,87 @@ def test_compare_shapes():
     assert compare_shapes({f"module.{k}": v for k, v in EXPECTED_SHAPES.items()}) == []
     latent_150 = {**EXPECTED_SHAPES, "fc1.weight": [256, 150]}
     assert compare_shapes(latent_150) == ["fc1.weight has shape [256, 150], expected [256, 100]"]
-    with_bn = {**EXPECTED_SHAPES, "bn1.weight": [256]}
-    assert compare_shapes(with_bn) == ["unexpected tensor bn1.weight [256]"]
 
 
-@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed")
-def test_rule_check_runs_in_the_sandbox(tmp_path):
-    from evaluator.sandbox.staging import stage_submission
+def test_the_kit_generator_is_the_one_checked():
+    """One fact in one place: the kit's model.py and the rule check describe the same network."""
+    from baselines.kit import Generator
 
-    staged = stage_submission(REPO / "submission", tmp_path / "ok")
-    assert check_generator(staged.directory, sandbox=True) == {"ok": True, "violations": [], "error": None}
-    team = tmp_path / "team"
-    (team / "checkpoints").mkdir(parents=True)
-    (team / "generate.py").write_text("")
-    state = {k: torch.zeros(v) for k, v in EXPECTED_SHAPES.items()}
-    state["fc1.weight"] = torch.zeros(256, 150)
-    torch.save(state, team / "checkpoints" / "G.pth")
-    report = check_generator(stage_submission(team, tmp_path / "bad").directory, sandbox=True)
-    assert not report["ok"] and "fc1.weight" in report["violations"][0]
-    torch.save({"model": torch.nn.Linear(2, 2)}, team / "checkpoints" / "G.pth")  # a pickled module
-    report = check_generator(stage_submission(team, tmp_path / "pickled").directory, sandbox=True)
-    assert not report["ok"] and "cannot be loaded as plain tensors" in report["error"]
+    kit = Generator()
+    assert {k: list(v.shape) for k, v in kit.state_dict().items()} == EXPECTED_SHAPES
+    weights = [p.detach().numpy() for p in kit.parameters()]
+    z = torch.randn(5, LATENT_DIM)
+    with torch.no_grad():
+        expected = kit(z).numpy()
+    np.testing.assert_allclose(replay(weights, z.numpy()), expected, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def witness():
+    weights = random_weights(0)
+    latents = np.random.default_rng(0).standard_normal((300, LATENT_DIM)).astype(np.float32)
+    return WeightSet(weights, latents, "0" * 64), replay(weights, latents)
+
+
+def random_weights(seed: int) -> list[np.ndarray]:
+    """Scaled like a trained generator's (outputs spread over [-1, 1], not saturated)."""
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal(shape) / np.sqrt(shape[-1]) * (1.0 if len(shape) == 2 else 0.1)).astype(np.float32)
+            for shape in generator_shapes()]
+
+
+def to_pixels(outputs: np.ndarray, mapping: str) -> np.ndarray:
+    if mapping == "linear":
+        pixels = (outputs + 1) * 127.5
+    elif mapping == "clamp":  # the course template's save_image without normalize
+        pixels = np.clip(outputs * 255 + 0.5, 0, 255)
+    else:  # per-image min-max (save_image normalize=True)
+        low, high = outputs.min(axis=1, keepdims=True), outputs.max(axis=1, keepdims=True)
+        pixels = (outputs - low) / (high - low) * 255
+    return np.round(pixels).astype(np.uint8).reshape(-1, 28, 28)
+
+
+@pytest.mark.parametrize("mapping", ["linear", "clamp", "minmax"])
+def test_any_monotone_pixel_mapping_is_traced(witness, mapping):
+    weight_set, outputs = witness
+    images = to_pixels(outputs[::-1], mapping)  # order does not matter
+    assert trace_samples(images, [weight_set]) == (300, 300, 0)
+
+
+def test_other_images_are_not_traced(witness):
+    from scipy.ndimage import uniform_filter
+
+    weight_set, outputs = witness
+    images = to_pixels(outputs, "linear")
+    blurred = uniform_filter(images.astype(np.float32), size=(1, 3, 3)).astype(np.uint8)
+    inverted = 255 - images
+    noise = np.random.default_rng(1).integers(0, 256, images.shape, dtype=np.uint8)
+    for foreign in (blurred, inverted, noise):
+        checked, traced, _ = trace_samples(foreign, [weight_set])
+        assert checked == 300 and traced == 0
+    other_weights = WeightSet(random_weights(1), weight_set.latents, "1" * 64)
+    assert trace_samples(images, [other_weights])[1] == 0
+    fresh = np.random.default_rng(2).standard_normal(weight_set.latents.shape).astype(np.float32)
+    other_latents = WeightSet(weight_set.weights, fresh, "2" * 64)
+    assert trace_samples(images, [other_latents])[1] == 0
+
+
+def test_blank_images_are_uninformative_not_violations(witness):
+    weight_set, _ = witness
+    assert trace_samples(np.zeros((5, 28, 28), np.uint8), [weight_set]) == (0, 0, 0)
+
+
+def test_check_rule_reports_architecture_and_untraced_samples(witness):
+    weight_set, outputs = witness
+    images = to_pixels(outputs, "linear")
+    generator = {"class": "model.Generator", "outermost_generator_calls": 1, "latent_values": 100,
+                 "parameters": [[name, shape] for name, shape in EXPECTED_SHAPES.items()], "parameter_count": 8}
+    assert check_rule(images, Trace([generator], [weight_set])).ok
+    with_bn = {**generator, "parameters": generator["parameters"] + [["bn1.weight", [256]]], "parameter_count": 9}
+    report = check_rule(images, Trace([with_bn], []))
+    assert not report.ok and any("bn1.weight [256]" in v for v in report.violations)
+    assert any("300 of the 300 samples" in v for v in report.violations)
+    latent_150 = {**generator, "latent_values": 150}
+    assert any("150 latent values" in v for v in check_rule(None, Trace([latent_150], [])).violations)
+    nothing = check_rule(images, Trace([], []))
+    assert any("no torch module produced the samples" in v for v in nothing.violations)
