@@ -8,7 +8,6 @@ seccomp profile denies. Team text on the organiser's terminal is covered in test
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,30 +20,14 @@ import pytest
 from evaluator.pipeline import EvaluationOptions
 from evaluator.sandbox.limits import Limits
 from evaluator.sandbox.runner import bubblewrap
+from evaluator.sandbox.staging import remove_tree
 from evaluator.submission import SubmissionOptions, evaluate_submission
+from tests.sandbox.teams import N, PRELUDE, snapshot
 
-N = 10
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap (bwrap) is not installed")
 ROOT = os.geteuid() == 0
 
-# Prepended to every hostile script: writes the N valid digits a well-behaved script would.
-PRELUDE = textwrap.dedent(f"""
-    import os, sys, time, socket, signal, ctypes, errno
-    import numpy as np
-    from PIL import Image
-    N = int(os.environ.get("EVAL_NUM_SAMPLES", "{N}"))
-    def write_samples(count=N, size=(28, 28), mode="L", folder="samples"):
-        os.makedirs(folder, exist_ok=True)
-        rng = np.random.default_rng(0)
-        for i in range(count):
-            shape = (size[1], size[0]) + ((len(mode),) if len(mode) > 1 else ())
-            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode if len(mode) > 1 else None).save(f"{{folder}}/{{i}}.png")
-    libc = ctypes.CDLL(None, use_errno=True)
-    def syscall_errno(number, *args):
-        result = libc.syscall(number, *args)
-        return result, ctypes.get_errno()
-""")
 SMALL = dict(timeout_s=20, memory_bytes=600 << 20, pids=64, samples_max_bytes=8 << 20,
              samples_max_files=100, tmp_bytes=16 << 20, max_file_bytes=8 << 20)
 
@@ -63,28 +46,6 @@ def host(tmp_path_factory, mnist_root, cache_dir):
     (results_dir / "result.json").write_text('{"real": true}')
     return {"secret_dir": secret_dir, "results_dir": results_dir, "mnist_root": Path(mnist_root),
             "cache_dir": Path(cache_dir)}
-
-
-def snapshot(*folders: Path, mnist_root: Path | None = None, depth: int = 40) -> dict:
-    """Hashes of every file down to `depth` levels (a hostile folder may nest far deeper)."""
-    state = {}
-    pending = [(Path(folder), 0) for folder in folders]
-    while pending:
-        directory, level = pending.pop()
-        for entry in os.scandir(directory):
-            if entry.is_dir(follow_symlinks=False):
-                state[entry.path] = "dir"
-                if level < depth:
-                    pending.append((Path(entry.path), level + 1))
-            elif entry.is_file(follow_symlinks=False):
-                state[entry.path] = hashlib.sha256(Path(entry.path).read_bytes()).hexdigest()
-            else:
-                state[entry.path] = "special"
-    if mnist_root is not None:
-        for path in sorted((mnist_root / "MNIST" / "raw").iterdir()):
-            info = path.stat()
-            state[str(path)] = (info.st_size, info.st_mtime_ns)
-    return state
 
 
 def scratch_entries(scratch: Path) -> list[str]:
@@ -433,7 +394,7 @@ def test_a_hundred_thousand_empty_files_are_refused_quickly(run):
     assert result["verdict"] == "REFUSED" and "more than 5000 files" in result["reason"]
 
 
-def test_a_folder_nested_1100_deep_is_refused_and_cleaned_up(run):
+def test_a_folder_nested_1100_deep_is_refused_and_cleaned_up(run, tmp_path):
     def nest(folder):
         fd = os.open(folder, os.O_RDONLY)
         for _ in range(1100):
@@ -442,7 +403,10 @@ def test_a_folder_nested_1100_deep_is_refused_and_cleaned_up(run):
             os.close(fd)
             fd = deeper
         os.close(fd)
-    result, _ = run("write_samples()", extra=nest)
+    try:
+        result, _ = run("write_samples()", extra=nest)
+    finally:  # pytest's own clean-up recurses, and would fail on this folder
+        remove_tree(tmp_path / "team")
     assert result["verdict"] == "REFUSED" and "deeper than 32" in result["reason"]
 
 
