@@ -130,36 +130,40 @@ def generate_kit_samples(rows: list, workspace: Path, repeats: int) -> Path:
 
 
 def bench_sandbox(rows: list, workspace: Path, repeats: int) -> None:
-    """The sandbox runner with and without bubblewrap: a bare interpreter start (the fixed cost)
-    and the kit's generate.py (in the sandbox its samples go to a capped tmpfs, not the disk)."""
+    """The sandbox runner with and without bubblewrap: a bare `import torch` (the fixed cost) and
+    the kit's generate.py (in the sandbox its samples go to a capped tmpfs, not the disk). Both runs
+    go through the bootstrap (seed, trace hook); only bubblewrap, the cgroup and the uid differ."""
     from evaluator.sandbox.limits import Limits
-    from evaluator.sandbox.runner import bubblewrap, run_sandboxed, unmount
-    from evaluator.sandbox.staging import stage_submission
+    from evaluator.sandbox.rule_check import generator_shapes
+    from evaluator.sandbox.runner import bubblewrap, run_sandboxed
+    from evaluator.sandbox.workspace import workspace as scratch_area
 
     if bubblewrap() is None:
         rows.append(("sandbox overhead", "skipped: bubblewrap is not installed", float("nan"), "", ""))
         return
     limits = Limits()
-    commands = {"python -c 'import torch'": [sys.executable, "-c", "import torch"],
-                "generate.py, 10K PNGs": [sys.executable, "generate.py", "--batch_size", "2048"]}
-    for label, argv in commands.items():
+    team = workspace / "sandbox-kit"
+    shutil.copytree(REPO / "submission", team, ignore=shutil.ignore_patterns("samples"), dirs_exist_ok=True)
+    (team / "probe.py").write_text("import torch\n")
+    scripts = {"python -c 'import torch'": ["probe.py"],
+               "generate.py, 10K PNGs": ["generate.py", "--batch_size", "2048"]}
+    for label, script in scripts.items():
         times = {}
         for sandbox in (False, True):
             def run():
-                scratch = Path(tempfile.mkdtemp(dir=workspace))
-                os.chmod(scratch, 0o755)  # the sandboxed process runs as uid 65534
-                staged = stage_submission(REPO / "submission", scratch, limits)
-                outcome = run_sandboxed(staged.directory, argv, limits, sandbox=sandbox)
-                if outcome.exit_code != 0:
-                    raise RuntimeError(f"{label} failed (sandbox={sandbox}): {outcome.log_tail[-500:]}")
-                unmount(staged.directory / "samples")
-                shutil.rmtree(scratch, ignore_errors=True)
+                with scratch_area(limits, sandbox, str(workspace)) as space:
+                    space.stage(team)
+                    outcome = run_sandboxed(space, script, limits, sandbox=sandbox,
+                                            generator_shapes=generator_shapes())
+                    if outcome.exit_code != 0 or outcome.setup_error:
+                        raise RuntimeError(f"{label} failed (sandbox={sandbox}): "
+                                           f"{outcome.setup_error or outcome.log_tail[-500:]}")
 
             times[sandbox], _ = best_of(repeats, run)
         overhead = times[True] - times[False]
         task = f"sandbox overhead: {label}"
         rows.append((task, "staged copy + runner, no sandbox (`--no-sandbox`)", times[False], "", ""))
-        rows.append((task, "staged copy + runner in bubblewrap (tmpfs samples, cgroup, uid 65534)",
+        rows.append((task, "staged copy + runner in bubblewrap (tmpfs copy, cgroup, own uid, seccomp)",
                      times[True], "", f"difference {overhead:+.2f} s ({overhead / times[False]:+.0%})"))
 
 

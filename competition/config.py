@@ -94,6 +94,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table", datetime: "a date-time",
+               bool: "a boolean", float: "a number"}
+
+
 def _from_mapping(data: dict[str, Any], text: str, path: Path) -> CompetitionConfig:
     def fail(message: str, key: str, section: str | None = None, index: int | None = None):
         line = _line_of(text, key, section, index)
@@ -109,8 +113,9 @@ def _from_mapping(data: dict[str, Any], text: str, path: Path) -> CompetitionCon
         if key == "teams":
             continue
         if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) and bool not in _TYPES[key]):
-            expected = " or ".join(t.__name__ for t in _TYPES[key])
-            fail(f"{key} must be a {expected}, not {type(value).__name__} ({value!r})", key)
+            expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in _TYPES[key])
+            fail(f"{key} must be {expected}, not {_TYPE_NAMES.get(type(value), type(value).__name__)} "
+                 f"({value!r})", key)
         settings[key] = value
     for key in ("metrics", "baselines"):
         if key in settings and not all(isinstance(item, str) for item in settings[key]):

@@ -200,7 +200,8 @@ def _decode_png(data: bytes) -> tuple[np.ndarray | None, str, str]:
         return None, "not_png", f"{_signature_name(data[:8])} (no PNG signature)"
     data = _critical_chunks(data)
     if isinstance(data, str):
-        return None, "bad_structure", f"refused: {data}"
+        code = "decode_error" if data == "truncated chunk" else "too_many_chunks"
+        return None, code, f"refused: {data}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from leaderboard import plots
 from competition.config import CompetitionConfig
+from evaluator.results import write_file
 from leaderboard.config import direction_label, lower_is_better
 from leaderboard.ranking import Row, build_rows, load_runs
 
@@ -42,10 +42,37 @@ def export_rows(rows: list[Row], config: CompetitionConfig) -> list[dict]:
     for row in rows:
         entry = {"rank": row.rank, "team": row.team, "baseline": row.baseline, "verdict": row.run.verdict,
                  "run_id": row.run.run_id, "created": row.run.created.isoformat(),
-                 "flags": ";".join(f["code"] for f in row.run.result.get("flags", []))}
+                 "flags": ";".join(f["code"] for f in row.run.result.get("flags", [])), "note": row.note}
         entry.update({metric: row.run.metric(metric) for metric in config.metrics})
         out.append(entry)
     return out
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def public(result: dict) -> dict:
+    """The result as published: the organiser's folders reduced to their last component."""
+    paths = {p for p in (result.get("submission", {}).get("path"), result.get("samples", {}).get("directory"))
+             if isinstance(p, str) and "/" in p}
+
+    def scrub(value):
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        if isinstance(value, str):
+            for path in sorted(paths, key=len, reverse=True):
+                value = value.replace(path, Path(path).name)
+        return value
+
+    return scrub(result)
 
 
 def build_site(results_dirs: Path | list[Path], site_dir: Path, config: CompetitionConfig) -> Path:
@@ -76,23 +103,24 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
                             config.rank_by)
 
     exported = export_rows(rows, config)
-    (site_dir / "leaderboard.json").write_text(json.dumps(
+    write_file(site_dir / "leaderboard.json", json.dumps(
         {"title": config.title, "rank_by": config.rank_by, "rows": exported}, indent=2) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(exported[0]) if exported else ["team"])
     writer.writeheader()
-    writer.writerows(exported)
-    (site_dir / "leaderboard.csv").write_text(buffer.getvalue())
+    writer.writerows({key: csv_cell(value) for key, value in entry.items()} for entry in exported)
+    write_file(site_dir / "leaderboard.csv", buffer.getvalue())
 
     for row in rows:
         page = slug(row.team)
         row.page = f"teams/{page}.html"
         runs_out = []
         for run in reversed(row.history):
+            run.result = public(run.result)
             grid = None
             if (run.directory / "grid.png").exists():
                 grid = f"{page}-{run.run_id}.png"
-                shutil.copy(run.directory / "grid.png", site_dir / "assets" / grid)
+                write_file(site_dir / "assets" / grid, (run.directory / "grid.png").read_bytes())
             log_path = run.directory / "log.txt"
             details = run.result.get("details", {})
             histogram = details.get("class_coverage.histogram")
@@ -108,13 +136,13 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
                                                                      "reference", "requirements", "rule_check")},
                                    indent=2, default=str),
             })
-        (site_dir / row.page).write_text(env.get_template("team.html").render(
+        write_file(site_dir / row.page, env.get_template("team.html").render(
             config=config, row=row, runs=runs_out, columns=columns))
     index = env.get_template("index.html").render(
         config=config, rows=rows, columns=columns, scatter=scatter, over_time=over_time,
         rank_lower=lower_is_better(config.rank_by),
         generated=max((run.created for run in runs), default=None))
-    (site_dir / "index.html").write_text(index)
+    write_file(site_dir / "index.html", index)
     return site_dir / "index.html"
 
 

@@ -36,6 +36,7 @@ def test_writes_result_and_prints_table(test_digits, base_args, tmp_path):
     result = json.loads(path.read_text())
     jsonschema.validate(result, load_schema())
     assert result["name"] == "team-a" and result["run_id"] == path.parent.name
+    assert oct(path.stat().st_mode & 0o777) == "0o644"  # like every other output
 
 
 def test_json_path_and_metric_subset(test_digits, base_args, tmp_path):
@@ -53,7 +54,8 @@ def test_invalid_samples_exit_3_with_report(base_args, tmp_path):
     (tmp_path / "empty").mkdir()
     outcome = run(["--samples", str(tmp_path / "empty"), *base_args])
     assert outcome.exit_code == ExitCode.INVALID_SAMPLES
-    assert "missing: 300" in outcome.output and "Traceback" not in outcome.output
+    assert "missing (expected file is missing): 300: 0–299.png" in outcome.output
+    assert "Traceback" not in outcome.output
 
 
 def test_missing_mnist_exit_4(test_digits, cache_dir, tmp_path):

@@ -154,7 +154,9 @@ def test_every_problem_is_reported_in_one_pass(good_dir):
     _, report = validate_samples(directory, N)
     assert set(report.by_code()) == {"missing", "not_png", "extra"}
     summary = report.summary()
-    assert "missing: 1" in summary and "not_png: 1" in summary and "extra: 1" in summary
+    assert "missing (expected file is missing): 1: 0.png" in summary
+    assert "not_png (not a PNG file (no PNG signature)): 1: 1.png" in summary
+    assert "extra (unexpected entry (only 0.png ... N-1.png are allowed)): 1: extra.png" in summary
 
 
 def test_missing_folder_and_file_instead_of_folder(tmp_path):
@@ -170,4 +172,49 @@ def test_report_serialises_with_a_bounded_problem_list(tmp_path):
     _, report = validate_samples(tmp_path / "s", 500)
     payload = report.to_dict()
     assert payload["problem_counts"] == {"missing": 500}
-    assert len(payload["problems"]) == 100 and "and 490 more" in payload["summary"]
+    assert len(payload["problems"]) == 100
+    assert payload["groups"] == [{"code": "missing", "message": "expected file is missing", "count": 500,
+                                  "files": "0–499.png"}]
+    assert "500: 0–499.png" in payload["summary"]
+
+
+@pytest.mark.parametrize("name", ["².png", "٣.png", "０.png", "00.png", "1.png.png", "-1.png"])
+def test_names_that_only_look_like_numbers_are_extra(good_dir, name):
+    directory, _ = good_dir
+    (directory / name).write_bytes((directory / "0.png").read_bytes())
+    _, report = validate_samples(directory, N)
+    assert codes(report) == {"extra": [name]}
+
+
+def test_file_lists_are_compressed_into_ranges():
+    from evaluator.samples import REPORT_NAMES, describe_files
+
+    names = [f"{i}.png" for i in (*range(2500, 3000), *range(5500, 6000), 7)]
+    assert describe_files(names) == "7.png, 2500–2999.png, 5500–5999.png"
+    scattered = describe_files([f"{i}.png" for i in range(0, 200, 2)])
+    assert scattered.endswith("… 60 more ranges")
+    others = describe_files([f"x{i}" for i in range(50)])
+    assert others.count(",") == REPORT_NAMES and others.endswith(f"… {50 - REPORT_NAMES} more names")
+
+
+def test_only_critical_chunks_reach_the_decoder(good_dir):
+    """A text chunk that Pillow would refuse (a 10 MB zTXt bomb) is never decoded."""
+    directory, images = good_dir
+    data = (directory / "0.png").read_bytes()
+    text = zlib.compress(b"a" * 10_000_000, 9)
+    chunk = struct.pack(">I", len(text) + 6) + b"zTXt" + b"bomb\0\0" + text
+    chunk += struct.pack(">I", zlib.crc32(b"zTXt" + b"bomb\0\0" + text))
+    (directory / "0.png").write_bytes(data[:33] + chunk + data[33:])
+    loaded, report = validate_samples(directory, N)
+    assert report.ok and np.array_equal(loaded[0], images[0])
+
+
+def test_an_unbounded_folder_listing_stops(tmp_path, monkeypatch):
+    import evaluator.samples as samples
+
+    monkeypatch.setattr(samples, "MAX_ENTRIES", 50)
+    (tmp_path / "s").mkdir()
+    for i in range(200):
+        (tmp_path / "s" / f"x{i}").touch()
+    _, report = validate_samples(tmp_path / "s", 10)
+    assert "too_many_entries" in report.by_code()

@@ -59,3 +59,31 @@ def test_several_results_folders_make_one_leaderboard(tmp_path):
 def test_build_needs_a_results_folder(tmp_path):
     outcome = CliRunner().invoke(main, ["build", "-o", str(tmp_path / "site")])
     assert outcome.exit_code == 2 and "RESULTS_DIRS" in outcome.output
+
+
+def test_csv_cells_cannot_become_formulas(tmp_path):
+    results = tmp_path / "results"
+    write_result(results, "=HYPERLINK(\"http://evil\")", "2026-11-01T10:00:00", fid=1.0)
+    write_result(results, "+cmd", "2026-11-01T11:00:00", fid=2.0)
+    site = tmp_path / "site"
+    CliRunner().invoke(main, ["build", str(results), "-o", str(site)], catch_exceptions=False)
+    teams = [row["team"] for row in csv.DictReader((site / "leaderboard.csv").open())]
+    assert teams == ["'=HYPERLINK(\"http://evil\")", "'+cmd"]
+    assert json.loads((site / "leaderboard.json").read_text())["rows"][0]["team"].startswith("=")
+
+
+def test_pages_never_show_the_organisers_paths(tmp_path):
+    results = tmp_path / "results"
+    run_dir = write_result(results, "alpha", "2026-11-01T10:00:00", fid=1.0)
+    result = json.loads((run_dir / "result.json").read_text())
+    result["submission"] = {"path": "/home/organiser/secret-course/teams/alpha", "sha256": "0" * 64}
+    result["samples"] = {"directory": "/home/organiser/secret-course/out/alpha-samples"}
+    result["validation"] = {"ok": False, "summary": "/home/organiser/secret-course/out/alpha-samples: 1 problem"}
+    (run_dir / "result.json").write_text(json.dumps(result))
+    site = tmp_path / "site"
+    CliRunner().invoke(main, ["build", str(results), "-o", str(site)], catch_exceptions=False)
+    for page in [site / "index.html", *(site / "teams").glob("*.html"), site / "leaderboard.json"]:
+        assert "/home/organiser" not in page.read_text()
+    for path in site.rglob("*"):
+        if path.is_file():
+            assert oct(path.stat().st_mode & 0o777) == "0o644", path

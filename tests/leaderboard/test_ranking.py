@@ -60,3 +60,21 @@ def test_config_from_toml(tmp_path):
         CompetitionConfig.load(path)
     with pytest.raises(ValueError, match="selection"):
         CompetitionConfig(selection="worst")
+
+
+def test_rule_violations_follow_the_policy(tmp_path):
+    from tests.leaderboard.conftest import write_result
+
+    results = tmp_path / "results"
+    write_result(results, "clean", "2026-11-01T10:00:00", fid=3.0)
+    write_result(results, "cheat", "2026-11-01T10:00:00", fid=1.0, flags=("rule_violation",))
+    write_result(results, "mixed", "2026-11-01T10:00:00", fid=0.5, flags=("rule_violation",))
+    write_result(results, "mixed", "2026-11-02T10:00:00", fid=4.0)
+    runs = load_runs(results)
+    unranked = {row.team: row for row in build_rows(runs, CompetitionConfig())}
+    assert unranked["cheat"].rank is None and "rule violation" in unranked["cheat"].note
+    assert unranked["clean"].rank == 1 and unranked["mixed"].rank == 2  # its clean run, 4.0
+    assert unranked["mixed"].run.metric("mnist.fid") == 4.0
+    rows = build_rows(runs, CompetitionConfig(rule_violation="disqualify"))
+    cheat = next(row for row in rows if row.team == "cheat")
+    assert cheat.rank is None and cheat.note == "disqualified: rule violation" and rows[-1] is cheat

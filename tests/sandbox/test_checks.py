@@ -184,3 +184,17 @@ def test_check_rule_reports_architecture_and_untraced_samples(witness):
     assert any("150 latent values" in v for v in check_rule(None, Trace([latent_150], [])).violations)
     nothing = check_rule(images, Trace([], []))
     assert any("no torch module produced the samples" in v for v in nothing.violations)
+
+
+def test_the_evaluation_python_is_bound_after_the_private_tmp(tmp_path, monkeypatch):
+    """A virtual environment under /tmp stays visible: its bind comes after the /tmp tmpfs."""
+    from evaluator.sandbox import runner
+    from evaluator.sandbox.limits import Limits
+    from evaluator.sandbox.workspace import Workspace
+
+    monkeypatch.setattr(runner, "_python_roots", lambda: ["/tmp/venv-under-tmp"])
+    command = runner.build_command(Workspace(tmp_path, Limits()), ["python"], Limits(), False, {}, 5, None)
+    tmpfs = command.index("--tmpfs")
+    bind = command.index("/tmp/venv-under-tmp")
+    assert command[tmpfs + 1] == "/tmp" and bind > tmpfs and command[bind - 1] == "--ro-bind"
+    assert command[command.index("--json-status-fd") + 1] == "5"

@@ -306,7 +306,7 @@ def test_a_png_of_endless_chunks_is_refused(run):
     open('samples/0.png', 'wb').write(data[:33] + empty * 5000 + data[33:])
     """
     result, _ = run(body)
-    assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"bad_structure"}
+    assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"too_many_chunks"}
 
 
 def test_jpeg_named_png(run):

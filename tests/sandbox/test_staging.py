@@ -72,3 +72,47 @@ def test_parse_size(text, expected):
 def test_parse_size_rejects_garbage():
     with pytest.raises(ValueError, match="not a size"):
         parse_size("lots")
+
+
+def test_version_control_metadata_is_not_staged(team, tmp_path):
+    (team / ".git" / "objects").mkdir(parents=True)
+    (team / ".git" / "objects" / "pack").write_bytes(b"x" * 100)
+    staged = stage_submission(team, tmp_path / "scratch")
+    assert not (staged.directory / ".git").exists() and staged.files == 2
+    assert any(".git" in note for note in staged.removed)
+    assert staged.sha256 == stage_submission(team, tmp_path / "again").sha256
+
+
+def test_entry_count_and_depth_are_bounded(team, tmp_path):
+    for i in range(30):
+        (team / f"f{i}").touch()
+    with pytest.raises(StagingError, match="more than 20 files"):
+        stage_submission(team, tmp_path / "a", Limits(submission_max_files=20))
+    deep = team
+    for _ in range(6):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    with pytest.raises(StagingError, match="deeper than 4 levels"):
+        stage_submission(team, tmp_path / "b", Limits(submission_max_depth=4))
+
+
+def test_remove_tree_handles_depth_and_permissions(tmp_path):
+    from evaluator.sandbox.staging import remove_tree
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(1200):  # deeper than the recursion limit, longer than PATH_MAX
+        os.mkdir("d" * 60, dir_fd=fd)
+        deeper = os.open("d" * 60, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.fchmod(fd, 0)
+    os.close(fd)
+    (root / "locked").mkdir()
+    (root / "locked" / "x").touch()
+    os.chmod(root / "locked", 0)
+    os.symlink("/etc", root / "link")  # removed, never followed
+    remove_tree(root)
+    assert not root.exists() and os.path.isdir("/etc")
