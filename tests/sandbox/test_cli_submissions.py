@@ -74,3 +74,33 @@ def test_samples_and_submissions_are_exclusive(args, tmp_path):
 def test_bad_memory_value(args):
     outcome = CliRunner().invoke(main, [str(REPO / "submission"), *args, "--memory", "lots"])
     assert outcome.exit_code == ExitCode.USAGE_ERROR and "not a size" in outcome.output
+
+
+def test_a_mistyped_folder_is_a_usage_error_and_writes_nothing(args, tmp_path):
+    outcome = CliRunner().invoke(main, [str(REPO / "submission"), str(tmp_path / "tema-a"), *args])
+    assert outcome.exit_code == ExitCode.USAGE_ERROR and "tema-a (not found)" in outcome.output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.skipif(runner.bubblewrap() is None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize("policy,shown", [("unranked", "unranked (rule violation)"),
+                                          ("disqualify", "disqualified (rule violation)")])
+def test_the_summary_shows_the_rule_violation_policy(args, tmp_path, policy, shown):
+    flipped = tmp_path / "flipped"
+    shutil.copytree(REPO / "submission", flipped, ignore=shutil.ignore_patterns("samples"))
+    script = (flipped / "generate.py").read_text().replace(
+        "pixels = to_uint8(images)", "pixels = to_uint8(images)[:, :, ::-1].copy()  # mirrored: not G's output")
+    (flipped / "generate.py").write_text(script)
+    config = tmp_path / "competition.toml"
+    config.write_text(f'rule_violation = "{policy}"\n')
+    outcome = CliRunner().invoke(main, [str(flipped), *args, "--config", str(config)], catch_exceptions=False,
+                                 env={"COLUMNS": "200"})
+    assert outcome.exit_code == ExitCode.OK, outcome.output
+    assert shown in outcome.output and "flag rule_violation" in outcome.output
+
+
+def test_a_bad_config_is_a_usage_error_naming_the_line(args, tmp_path):
+    config = tmp_path / "competition.toml"
+    config.write_text('title = "x"\nrule_violation = "ban"\n')
+    outcome = CliRunner().invoke(main, [str(REPO / "submission"), *args, "--config", str(config)])
+    assert outcome.exit_code == ExitCode.USAGE_ERROR and "line 2" in outcome.output
