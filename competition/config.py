@@ -8,6 +8,8 @@ The minimal form:
     name = "team-a"
     source = "path/to/folder"      # or a git URL or path to a repository
     ref = "main"                   # optional, git only
+
+Every setting, with its default, is documented in leaderboard/README.md ("competition.toml").
 """
 
 from __future__ import annotations
@@ -38,6 +40,60 @@ class Team:
     ref: str | None = None  # branch or tag, git only
 
 
+@dataclass(frozen=True)
+class LimitSettings:
+    """[limits]: what each team's run may use (evaluate's --timeout, --memory, --batch-size, --count)."""
+
+    timeout: float = 600.0
+    memory: str = "8G"
+    batch_size: int = 2048
+    samples: int = 10_000
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """[fetch]: cloning or updating a team's git repository, outside the sandbox."""
+
+    timeout: float = 300.0
+    max_bytes: str = "2G"
+
+
+@dataclass(frozen=True)
+class RequirementSettings:
+    """[requirements]: opt-in installation of the packages a team needs and the environment lacks."""
+
+    install: bool = False
+    timeout: float = 600.0
+    index_url: str | None = None  # else pip's own configuration
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """[slurm]: how `--backend slurm` submits its job array."""
+
+    partition: str | None = None
+    account: str | None = None
+    time: str = "01:00:00"  # per task; Slurm kills a task past it (reported as such)
+    mem: str = "16G"
+    cpus_per_task: int = 2
+    gres: str | None = None  # e.g. "gpu:1"
+    max_parallel: int | None = None  # the array's %N throttle
+    extra: tuple[str, ...] = ()  # further sbatch options, e.g. ["--qos=short"]
+    python: str | None = None  # the interpreter on the nodes (default: the one running the round)
+    poll: float = 10.0  # seconds between squeue polls
+
+
+_TABLES: dict[str, tuple[type, dict[str, tuple[type, ...]]]] = {
+    "limits": (LimitSettings, {"timeout": (int, float), "memory": (str, int), "batch_size": (int,),
+                               "samples": (int,)}),
+    "fetch": (FetchSettings, {"timeout": (int, float), "max_bytes": (str, int)}),
+    "requirements": (RequirementSettings, {"install": (bool,), "timeout": (int, float), "index_url": (str,)}),
+    "slurm": (SlurmSettings, {"partition": (str,), "account": (str,), "time": (str,), "mem": (str,),
+                              "cpus_per_task": (int,), "gres": (str,), "max_parallel": (int,), "extra": (list,),
+                              "python": (str,), "poll": (int, float)}),
+}
+
+
 @dataclass
 class CompetitionConfig:
     title: str = "MNIST GAN competition"  # the competition's name, shown on every page
@@ -50,7 +106,17 @@ class CompetitionConfig:
     deadline: datetime | None = None  # runs created after it are shown but not ranked
     baselines: list[str] = field(default_factory=list)  # names labelled as reference rows
     rule_violation: str = "unranked"  # unranked: shown with a badge, no rank | disqualify
-    seed: int | None = None  # the round's seed (None: the evaluator's default)
+    seed: int | str | None = None  # an integer, "secret" (drawn once, revealed later), None: 0
+    features: list[str] = field(default_factory=lambda: ["mnist"])
+    gpu: bool = False  # run teams with the GPU (evaluate --gpu)
+    jobs: int = 1  # evaluations at once on this machine (round --jobs)
+    quota: int | None = None  # new submissions evaluated per team per UTC day
+    state_dir: str = ".competition"  # sources, round journals and the secret seed
+    site_dir: str = "site"  # where a round writes the leaderboard
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    requirements: RequirementSettings = field(default_factory=RequirementSettings)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
     teams: list[Team] = field(default_factory=list)
     source: Path | None = None  # the file this was read from (relative paths resolve against it)
 
@@ -69,6 +135,11 @@ class CompetitionConfig:
 
     def decimals_for(self, metric: str) -> int:
         return self.decimals.get(metric, self.default_decimals)
+
+    def path(self, value: str) -> Path:
+        """A path setting, relative to the config file's folder."""
+        base = self.source.parent if self.source is not None else Path.cwd()
+        return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
     @classmethod
     def load(cls, path: str | Path | None) -> "CompetitionConfig":
@@ -90,7 +161,8 @@ class CompetitionConfig:
 _TYPES: dict[str, tuple[type, ...]] = {
     "title": (str,), "results_dir": (str,), "rank_by": (str,), "selection": (str,), "metrics": (list,),
     "decimals": (dict,), "default_decimals": (int,), "deadline": (datetime, str), "baselines": (list,),
-    "rule_violation": (str,), "seed": (int,),
+    "rule_violation": (str,), "seed": (int, str), "features": (list,), "gpu": (bool,), "jobs": (int,),
+    "quota": (int,), "state_dir": (str,), "site_dir": (str,),
 }
 
 
@@ -112,14 +184,22 @@ def _from_mapping(data: dict[str, Any], text: str, path: Path) -> CompetitionCon
     for key, value in data.items():
         if key == "teams":
             continue
+        if key in _TABLES:
+            settings[key] = _table(key, value, fail)
+            continue
         if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) and bool not in _TYPES[key]):
             expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in _TYPES[key])
             fail(f"{key} must be {expected}, not {_TYPE_NAMES.get(type(value), type(value).__name__)} "
                  f"({value!r})", key)
         settings[key] = value
-    for key in ("metrics", "baselines"):
+    for key in ("metrics", "baselines", "features"):
         if key in settings and not all(isinstance(item, str) for item in settings[key]):
             fail(f"{key} must be a list of strings", key)
+    if isinstance(settings.get("seed"), str) and settings["seed"] != "secret":
+        fail(f'seed must be an integer or "secret", not {settings["seed"]!r}', "seed")
+    for key in ("jobs", "quota"):
+        if key in settings and settings[key] < 1:
+            fail(f"{key} must be at least 1", key)
     settings["teams"] = _teams(data.get("teams", []), fail)
     try:
         config = CompetitionConfig(**settings, source=path)
@@ -127,6 +207,34 @@ def _from_mapping(data: dict[str, Any], text: str, path: Path) -> CompetitionCon
         key = next((k for k in ("selection", "rule_violation", "deadline") if k in str(err)), "")
         fail(str(err), key)
     return config
+
+
+def _table(name: str, value: Any, fail):
+    """One [table] of settings, each checked against its type."""
+    cls, types = _TABLES[name]
+    if not isinstance(value, dict):
+        fail(f"{name} must be a table: [{name}]", name)
+    for key, item in value.items():
+        if key not in types:
+            fail(f"unknown setting {key!r} in [{name}]; known: {sorted(types)}", key, name)
+        if not isinstance(item, types[key]) or (isinstance(item, bool) and bool not in types[key]):
+            expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types[key])
+            fail(f"{name}.{key} must be {expected}, not {_TYPE_NAMES.get(type(item), type(item).__name__)} "
+                 f"({item!r})", key, name)
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and item < 0:
+            fail(f"{name}.{key} must not be negative", key, name)
+    if name == "slurm" and "extra" in value:
+        if not all(isinstance(option, str) for option in value["extra"]):
+            fail("slurm.extra must be a list of strings", "extra", name)
+        value = {**value, "extra": tuple(value["extra"])}
+    if name == "limits" and "memory" in value:
+        from evaluator.sandbox.limits import parse_size
+
+        try:
+            parse_size(value["memory"])
+        except ValueError as err:
+            fail(f"limits.memory: {err}", "memory", name)
+    return cls(**value)
 
 
 def _teams(entries: Any, fail) -> list[Team]:

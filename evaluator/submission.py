@@ -131,13 +131,20 @@ def _rule_check(result: dict, images: np.ndarray | None, trace, options: Submiss
 
 
 def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Path) -> Path:
-    """log.txt (the last 64 KB of stdout/stderr), grid.png (first 100 samples), then result.json."""
-    results.write_file(run_dir / "log.txt", log)
+    """log.txt (the last 64 KB of stdout/stderr), grid.png (first 100 samples) and result.json, written
+    into a hidden folder beside `run_dir` and renamed into place at once: a run folder is either
+    complete or absent, whenever the process dies."""
+    run_dir = Path(run_dir)
+    incoming = run_dir.parent / f".incoming-{run_dir.name}"
+    results.write_file(incoming / "log.txt", log)
     result["log_sha256"] = results.sha256_text(log)
     if images is not None:
-        results.write_file(run_dir / "grid.png", grid_png(images[:100]))
+        results.write_file(incoming / "grid.png", grid_png(images[:100]))
         result["grid"] = "grid.png"
-    return results.write_json(run_dir / "result.json", result)
+    results.write_json(incoming / "result.json", result)
+    os.chmod(incoming, 0o755)
+    os.rename(incoming, run_dir)
+    return run_dir / "result.json"
 
 
 def grid_png(images: np.ndarray, columns: int = 10) -> bytes:

@@ -44,9 +44,12 @@ class Row:
 
 
 def load_runs(results_dir: str | Path) -> list[Run]:
-    """Every result.json below results_dir (RESULTS_DIR/NAME/RUN_ID/result.json)."""
+    """Every RESULTS_DIR/NAME/RUN_ID/result.json (exactly that depth; hidden folders, such as a run
+    still being written, are never read)."""
     runs = []
-    for path in sorted(Path(results_dir).glob("**/result.json")):
+    for path in sorted(Path(results_dir).glob("*/*/result.json")):
+        if path.parent.name.startswith(".") or path.parent.parent.name.startswith("."):
+            continue
         result = json.loads(path.read_text())
         if result.get("schema_version") != 1:
             continue

@@ -46,17 +46,25 @@ def _kind(mode: int) -> str:
 def stage_submission(source: str | os.PathLike, scratch: str | os.PathLike,
                      limits: Limits | None = None) -> Staged:
     """Copy `source` to `scratch/submission` (created, or empty); raise StagingError on anything unsafe."""
-    limits = limits or Limits()
-    source, target = Path(source), Path(scratch) / "submission"
+    target = Path(scratch) / "submission"
+    target.mkdir(parents=True, exist_ok=True)
+    if any(target.iterdir()):
+        raise StagingError(f"internal: {target} is not empty")
+    return _walk(Path(source), target, limits or Limits())
+
+
+def hash_submission(source: str | os.PathLike, limits: Limits | None = None) -> Staged:
+    """What staging would record (SHA-256, counts), without copying: the same walk, the same bounds."""
+    return _walk(Path(source), None, limits or Limits())
+
+
+def _walk(source: Path, target: Path | None, limits: Limits) -> Staged:
     if not source.is_dir() or source.is_symlink():
         raise StagingError(f"{source.name} is not a folder")
     if not (source / "generate.py").is_file():
         raise StagingError("the folder has no generate.py")
-    target.mkdir(parents=True, exist_ok=True)
-    if any(target.iterdir()):
-        raise StagingError(f"internal: {target} is not empty")
     digest = hashlib.sha256()
-    staged = Staged(target, "", 0, 0)
+    staged = Staged(target or source, "", 0, 0)
     pending: list[Path] = [Path(".")]  # relative folders still to copy, depth-first
     while pending:
         relative_dir = pending.pop()
@@ -81,7 +89,8 @@ def stage_submission(source: str | os.PathLike, scratch: str | os.PathLike,
                 if len(relative.parts) > limits.submission_max_depth:
                     raise StagingError(f"folders nested deeper than {limits.submission_max_depth} "
                                        f"levels (the limit), at {_shorten(relative)}")
-                (target / relative).mkdir(mode=0o755)
+                if target is not None:
+                    (target / relative).mkdir(mode=0o755)
                 subdirs.append(relative)
                 continue
             if not stat.S_ISREG(info.st_mode):
@@ -93,11 +102,12 @@ def stage_submission(source: str | os.PathLike, scratch: str | os.PathLike,
             staged.bytes += info.st_size
             if staged.bytes > limits.submission_max_bytes:
                 raise StagingError(f"the folder exceeds {limits.submission_max_bytes} bytes")
-            _copy_no_follow(path, target / relative, digest, relative.as_posix())
-            os.chmod(target / relative, 0o644)
+            _copy_no_follow(path, target / relative if target is not None else None, digest,
+                            relative.as_posix())
         pending.extend(reversed(subdirs))
-    os.chmod(target, 0o755)
-    (target / STALE_OUTPUT).mkdir()  # where generate.py writes
+    if target is not None:
+        os.chmod(target, 0o755)
+        (target / STALE_OUTPUT).mkdir()  # where generate.py writes
     staged.sha256 = digest.hexdigest()
     return staged
 
@@ -119,15 +129,23 @@ def _shorten(relative: Path, keep: int = 120) -> str:
     return text if len(text) <= keep else f"{text[:keep // 2]}…{text[-keep // 2:]}"
 
 
-def _copy_no_follow(source: Path, destination: Path, digest, name: str) -> None:
+def _copy_no_follow(source: Path, destination: Path | None, digest, name: str) -> None:
+    """Hash one file into `digest` and, unless `destination` is None, copy it there (mode 0644)."""
     fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as reader, open(destination, "wb") as writer:
+    with os.fdopen(fd, "rb") as reader:
         if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
             raise StagingError(f"{name} changed type while being copied")
         file_digest = hashlib.sha256()
-        for chunk in iter(lambda: reader.read(1 << 20), b""):
-            file_digest.update(chunk)
-            writer.write(chunk)
+        writer = open(destination, "wb") if destination is not None else None
+        try:
+            for chunk in iter(lambda: reader.read(1 << 20), b""):
+                file_digest.update(chunk)
+                if writer is not None:
+                    writer.write(chunk)
+        finally:
+            if writer is not None:
+                writer.close()
+                os.chmod(destination, 0o644)
     digest.update(f"{name}\0{file_digest.hexdigest()}\n".encode())
 
 

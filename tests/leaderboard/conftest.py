@@ -13,7 +13,7 @@ from PIL import Image
 def write_result(results: Path, name: str, created: str, fid: float | None = None, precision=0.5,
                  recall=0.5, verdict: str = "OK", flags=(), baseline: bool = False, log: str = "ok") -> Path:
     run_id = created.replace("-", "").replace(":", "")[:15] + "Z-" + f"{abs(hash((name, created))) % 16**6:06x}"
-    run_dir = results / name / run_id
+    run_dir = results / name.replace("/", "_") / run_id  # the name inside may hold any text
     run_dir.mkdir(parents=True)
     ok = verdict == "OK"
     result = {

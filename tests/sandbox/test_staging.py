@@ -116,3 +116,15 @@ def test_remove_tree_handles_depth_and_permissions(tmp_path):
     os.symlink("/etc", root / "link")  # removed, never followed
     remove_tree(root)
     assert not root.exists() and os.path.isdir("/etc")
+
+
+def test_hashing_without_copying_agrees_with_staging(team, tmp_path):
+    from evaluator.sandbox.staging import hash_submission
+
+    (team / "samples").mkdir()
+    (team / "sub").mkdir()
+    (team / "sub" / "w.bin").write_bytes(b"\1" * 50)
+    staged = stage_submission(team, tmp_path / "scratch")
+    hashed = hash_submission(team)
+    assert (hashed.sha256, hashed.files, hashed.bytes) == (staged.sha256, staged.files, staged.bytes)
+    assert hashed.directory == team

@@ -1,0 +1,5 @@
+"""`python -m competition`: the same as the `competition` command."""
+
+from competition.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""One team's evaluation within a round: what `competition task` runs, here or on a Slurm node.
+
+It reads the round's settings and plan, runs the same sandboxed evaluation as `evaluate FOLDER`,
+writes the run folder into the shared results folder (all at once: complete or absent), then a
+marker `done/<team>.json` that the round reads. It never writes the journal: the round process is
+its only writer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from competition.config import CompetitionConfig
+from competition.round import commitment, round_seed
+from evaluator import results as result_files
+from evaluator.pipeline import EvaluationOptions
+from evaluator.sandbox.limits import Limits, parse_size
+from evaluator.submission import SubmissionOptions, evaluate_submission, write_outputs
+
+
+class TaskError(Exception):
+    """The task cannot run (a missing plan, a seed that does not match the round's)."""
+
+
+def round_context(round_dir: Path) -> tuple[dict, dict, CompetitionConfig]:
+    """The round's settings, plan and configuration, as the round recorded them."""
+    try:
+        settings = json.loads((round_dir / "settings.json").read_text())
+        plan = json.loads((round_dir / "plan.json").read_text())
+        context = json.loads((round_dir / "round.json").read_text())
+    except (OSError, ValueError) as err:
+        raise TaskError(f"{round_dir} is not a planned round: {err}") from err
+    return settings, plan, CompetitionConfig.load(context["config"])
+
+
+def run_task(round_dir: Path, team: str) -> dict:
+    """Evaluate `team`; returns the marker it wrote."""
+    started = time.monotonic()
+    settings, plan, config = round_context(round_dir)
+    if team not in plan:
+        raise TaskError(f"{team} is not in the round's plan")
+    entry = plan[team]
+    seed = round_seed(config)
+    if commitment(seed) != settings["seed_commitment"]:
+        raise TaskError("the seed does not match the round's (was the secret seed replaced?)")
+    evaluation = EvaluationOptions(expected_count=settings["samples"], feature_spaces=tuple(settings["features"]),
+                                   k=settings["k"], device="cuda" if settings["gpu"] else "cpu")
+    limits = Limits(timeout_s=settings["timeout"], memory_bytes=parse_size(settings["memory"]))
+    options = SubmissionOptions(batch_size=settings["batch_size"], limits=limits, gpu=settings["gpu"], seed=seed)
+    if settings.get("install_requirements"):
+        from competition.requirements import prepare_site
+
+        options.site_packages, install_failure = prepare_site(Path(entry["folder"]) / "requirements.txt",
+                                                              config)
+    else:
+        install_failure = None
+    if install_failure is not None:
+        result, log, images = install_failure.result(entry["folder"], evaluation, options), install_failure.log, None
+    else:
+        result, log, images = evaluate_submission(entry["folder"], evaluation, options)
+    run_id = result_files.new_run_id()
+    result.update(run_id=run_id, name=team)
+    result["round"] = {"id": round_dir.name, "key": entry["key"], "commit": entry["commit"],
+                       "kind": entry["kind"], "ref": entry.get("ref")}
+    results_dir = config.path(config.results_dir)
+    path = write_outputs(result, log, images, results_dir / team / run_id)
+    marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),
+              "key": entry["key"], "fid": result["metrics"].get("mnist.fid"),
+              "seconds": {"evaluate": round(time.monotonic() - started, 3),
+                          **{k: v for k, v in result["timings_s"].items() if "." not in k}}}
+    result_files.write_json(round_dir / "done" / f"{team}.json", marker)
+    return marker
