@@ -1,0 +1,172 @@
+"""`competition round`: a roster of folders and git repositories, skipping, forcing, quotas, resuming."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from competition.cli import main
+from competition.journal import Journal, RoundState
+from tests.competition.conftest import git_repository, kit, needs_sandbox, slow, write_config
+
+pytestmark = needs_sandbox
+
+
+def results_of(root: Path, team: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / "results" / team).glob("*/result.json"))]
+
+
+def round_state(root: Path) -> RoundState:
+    [folder] = sorted((root / ".competition" / "rounds").iterdir())[-1:]
+    return RoundState.replay(folder.name, Journal(folder / "journal.jsonl").events())
+
+
+@pytest.fixture
+def env(mnist_root, cache_dir):
+    return {**os.environ, "MNIST_ROOT": str(mnist_root), "EVALUATOR_CACHE": str(cache_dir)}
+
+
+def competition(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "competition", *args], capture_output=True, text=True, env=env,
+                          timeout=900)
+
+
+def test_a_roster_of_folders_and_git_repositories(tmp_path, env):
+    kit(tmp_path / "team-a")
+    git_repository(kit(tmp_path / "src-b", note="b"), tmp_path / "team-b.git")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "generate.py").write_text("raise SystemExit('no samples today')\n")
+    config = write_config(tmp_path, [("team-a", "team-a", None), ("team-b", "team-b.git", "main"),
+                                     ("broken", "broken", None), ("ghost", "no-such-repo.git", "main")])
+    first = competition(["round", str(config), "--jobs", "2"], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "[1/3]" in first.stderr and "[3/3]" in first.stderr  # one plain line per team off a terminal
+    state = round_state(tmp_path)
+    assert state.finished and state.teams["team-a"].state == state.teams["team-b"].state == "done"
+    assert state.teams["broken"].verdict == "CRASH" and state.teams["ghost"].verdict == "FETCH_FAILED"
+    [b] = results_of(tmp_path, "team-b")
+    assert b["verdict"] == "OK" and b["round"]["kind"] == "git" and len(b["round"]["commit"]) == 40
+    assert b["generation"]["seed"] == 0 and (tmp_path / "site" / "index.html").exists()
+
+    second = competition(["round", str(config)], env)  # nothing changed: every team skipped
+    assert second.returncode == 0, second.stderr[-3000:]
+    state = round_state(tmp_path)
+    assert {state.teams[t].state for t in ("team-a", "team-b", "broken")} == {"skipped"}
+    assert len(results_of(tmp_path, "team-a")) == 1
+
+    (tmp_path / "team-a" / "NOTE.txt").write_text("a new submission")
+    third = competition(["round", str(config), "--force", "team-b"], env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    state = round_state(tmp_path)
+    assert state.teams["team-a"].state == "done" and state.teams["team-b"].state == "done"
+    assert state.teams["broken"].state == "skipped"
+    assert len(results_of(tmp_path, "team-a")) == len(results_of(tmp_path, "team-b")) == 2
+    status = competition(["status", str(config), "--json"], env)
+    assert json.loads(status.stdout)["teams"]["team-a"]["state"] == "done"
+
+
+def test_a_round_killed_halfway_finishes_every_team_exactly_once(tmp_path, env):
+    teams = []
+    for name in ("t1", "t2", "t3", "t4"):
+        slow(tmp_path / name, 4)
+        (tmp_path / name / "NOTE.txt").write_text(name)
+        teams.append((name, name, None))
+    config = write_config(tmp_path, teams)
+    process = subprocess.Popen([sys.executable, "-m", "competition", "round", str(config), "--jobs", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    journal = None
+    while process.poll() is None:  # kill -9 once one team is done and the next one is running
+        rounds = tmp_path / ".competition" / "rounds"
+        if journal is None and rounds.exists() and any(rounds.iterdir()):
+            journal = Journal(next(rounds.iterdir()) / "journal.jsonl")
+        events = [e["event"] for e in journal.events()] if journal else []
+        if events.count("finished") >= 1 and events.count("started") >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    process.wait()
+    state = round_state(tmp_path)
+    assert not state.finished and 1 <= sum(t.state == "done" for t in state.teams.values()) < 4
+    again = competition(["round", str(config), "--jobs", "2"], env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed" in again.stderr
+    state = round_state(tmp_path)
+    assert state.finished and all(state.teams[n].state == "done" for n, _, _ in teams)
+    for name, _, _ in teams:
+        assert len(results_of(tmp_path, name)) == 1, name  # evaluated exactly once
+    assert not list((tmp_path / "results").glob("*/.incoming-*"))  # no partial run folder
+
+
+def test_ctrl_c_stops_the_round_and_the_same_command_continues(tmp_path, env):
+    slow(tmp_path / "a", 30)
+    kit(tmp_path / "b")
+    config = write_config(tmp_path, [("a", "a", None), ("b", "b", None)])
+    process = subprocess.Popen([sys.executable, "-m", "competition", "round", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    while process.poll() is None:
+        rounds = tmp_path / ".competition" / "rounds"
+        if rounds.exists() and any(rounds.iterdir()) and any(
+                e["event"] == "started" for e in Journal(next(rounds.iterdir()) / "journal.jsonl").events()):
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.2)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "run the same command" in err
+    assert round_state(tmp_path).teams["a"].state == "pending"  # interrupted: it runs again
+
+
+def test_the_quota_limits_new_submissions_a_day(tmp_path, env):
+    kit(tmp_path / "a")
+    config = write_config(tmp_path, [("a", "a", None)], extra="quota = 1\n")
+    assert competition(["round", str(config)], env).returncode == 0
+    (tmp_path / "a" / "NOTE.txt").write_text("second try today")
+    assert competition(["round", str(config)], env).returncode == 0
+    team = round_state(tmp_path).teams["a"]
+    assert team.state == "skipped" and team.reason.startswith("quota: 1 evaluation(s) today")
+    assert len(results_of(tmp_path, "a")) == 1
+
+
+def test_changed_settings_are_a_new_evaluation_and_stop_a_resumed_round(tmp_path, env):
+    kit(tmp_path / "a")
+    config = write_config(tmp_path, [("a", "a", None)])
+    assert competition(["round", str(config)], env).returncode == 0
+    config.write_text(config.read_text().replace("timeout = 120", "timeout = 100"))
+    assert competition(["round", str(config)], env).returncode == 0
+    assert round_state(tmp_path).teams["a"].state == "done" and len(results_of(tmp_path, "a")) == 2
+    journal = Journal(sorted((tmp_path / ".competition" / "rounds").iterdir())[-1] / "journal.jsonl")
+    lines = journal.path.read_text().splitlines()
+    journal.path.write_text("\n".join(line for line in lines if "round_finished" not in line) + "\n")
+    config.write_text(config.read_text().replace("timeout = 100", "timeout = 90"))
+    outcome = competition(["round", str(config)], env)
+    assert outcome.returncode == 2 and "settings changed" in outcome.stderr
+
+
+def test_a_secret_seed_stays_out_of_the_journal(tmp_path, env):
+    kit(tmp_path / "a")
+    config = write_config(tmp_path, [("a", "a", None)], extra='seed = "secret"\n')
+    assert competition(["round", str(config)], env).returncode == 0
+    seed = int(competition(["seed", str(config)], env).stdout)
+    [result] = results_of(tmp_path, "a")
+    assert result["generation"]["seed"] == seed
+    rounds = tmp_path / ".competition" / "rounds"
+    events = Journal(next(rounds.iterdir()) / "journal.jsonl").events()
+    assert all(event.get("seed") is None for event in events if event["event"] == "round_started")
+    assert oct((tmp_path / ".competition" / "seed").stat().st_mode & 0o777) == "0o600"
+
+
+def test_usage_errors(tmp_path):
+    bad = tmp_path / "competition.toml"
+    bad.write_text('[[teams]]\nname = "a"\n')
+    outcome = CliRunner().invoke(main, ["round", str(bad)])
+    assert outcome.exit_code == 2 and "line 2" in outcome.output
+    bad.write_text('title = "no teams"\n')
+    outcome = CliRunner().invoke(main, ["round", str(bad)])
+    assert outcome.exit_code == 2 and "no [[teams]]" in outcome.output
