@@ -16,6 +16,7 @@ from competition.config import CompetitionConfig
 from competition.round import commitment, round_seed
 from evaluator import results as result_files
 from evaluator.pipeline import EvaluationOptions
+from evaluator.sandbox.install import RequirementInstaller
 from evaluator.sandbox.limits import Limits, parse_size
 from evaluator.submission import SubmissionOptions, evaluate_submission, write_outputs
 
@@ -50,16 +51,9 @@ def run_task(round_dir: Path, team: str) -> dict:
     limits = Limits(timeout_s=settings["timeout"], memory_bytes=parse_size(settings["memory"]))
     options = SubmissionOptions(batch_size=settings["batch_size"], limits=limits, gpu=settings["gpu"], seed=seed)
     if settings.get("install_requirements"):
-        from competition.requirements import prepare_site
-
-        options.site_packages, install_failure = prepare_site(Path(entry["folder"]) / "requirements.txt",
-                                                              config)
-    else:
-        install_failure = None
-    if install_failure is not None:
-        result, log, images = install_failure.result(entry["folder"], evaluation, options), install_failure.log, None
-    else:
-        result, log, images = evaluate_submission(entry["folder"], evaluation, options)
+        options.installer = RequirementInstaller(config.path(config.state_dir) / "site-packages",
+                                                 config.requirements.timeout, config.requirements.index_url)
+    result, log, images = evaluate_submission(entry["folder"], evaluation, options)
     run_id = result_files.new_run_id()
     result.update(run_id=run_id, name=team)
     result["round"] = {"id": round_dir.name, "key": entry["key"], "commit": entry["commit"],

@@ -17,6 +17,7 @@ import numpy as np
 from evaluator import results
 from evaluator.pipeline import EvaluationOptions, Reporter, Timings, new_result, require_data, score_images
 from evaluator.samples import validate_samples
+from evaluator.sandbox.install import InstallFailed, RequirementInstaller
 from evaluator.sandbox.limits import Limits
 from evaluator.sandbox.requirements import check_requirements
 from evaluator.sandbox.rule_check import RuleCheck, check_rule, generator_shapes, read_trace
@@ -38,6 +39,7 @@ class SubmissionOptions:
     scratch_dir: str | None = None
     rule_check: bool = True
     seed: int = DEFAULT_SEED  # applied to random, numpy and torch before the team's code runs
+    installer: RequirementInstaller | None = None  # opt-in: install the packages the environment lacks
 
 
 def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
@@ -72,6 +74,17 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
         result["submission"] = {"path": str(folder), "sha256": staged.sha256, "files": staged.files,
                                 "bytes": staged.bytes, "removed": staged.removed}
         result["requirements"] = check_requirements(staged.directory / "requirements.txt")
+        site_packages = None
+        if options.installer is not None:
+            with timings.measure("install"):
+                reporter.stage("install requirements")
+                try:
+                    site_packages = options.installer(result["requirements"])
+                except InstallFailed as err:
+                    return finish(Verdict.INSTALL_FAILED, str(err)), "", None
+            reporter.done("install requirements", timings.seconds["install"],
+                          "nothing missing" if site_packages is None else site_packages.name)
+            result["requirements_installed"] = str(site_packages.name) if site_packages else None
 
         with timings.measure("generate"):
             reporter.stage("generate (sandbox)")
@@ -81,7 +94,7 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
             outcome = run_sandboxed(space, ["generate.py", "--batch_size", str(options.batch_size)],
                                     options.limits, gpu=options.gpu, sandbox=options.sandbox, env=env,
                                     seed=options.seed, generator_shapes=generator_shapes(),
-                                    trace=options.rule_check)
+                                    trace=options.rule_check, site_packages=site_packages)
         reporter.done("generate (sandbox)", timings.seconds["generate"],
                       "sandbox error" if outcome.setup_error else f"exit {outcome.exit_code}")
         log = outcome.log_tail

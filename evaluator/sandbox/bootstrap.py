@@ -212,6 +212,7 @@ def main() -> None:
     parser.add_argument("--generator-shapes", type=json.loads, required=True,
                         help="JSON list of the fixed generator's parameter shapes, in layer order")
     parser.add_argument("--no-trace", action="store_true")
+    parser.add_argument("--site", default=None, help="installed requirements, searched after everything else")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     options = parser.parse_args()
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
@@ -240,6 +241,8 @@ def main() -> None:
     sys.stderr = sys.stdout
     sys.argv = list(command) or [script]
     sys.path.insert(0, team_dir)
+    if options.site:  # last: an installed requirement can add a package, never replace one
+        sys.path.append(options.site)
     outcome: dict = {"exception": None, "exit": 0}
     try:
         runpy.run_path(script, run_name="__main__")

@@ -62,8 +62,11 @@ def check_requirements(path: Path) -> list[dict]:
         name = canonicalize_name(requirement.name)
         installed = installed_version(name)
         if installed is None:
-            entries.append({"package": _clip(requirement.name), "problem": "missing", "severity": "warning",
-                            "detail": f"{_clip(line)} is not installed in the evaluation environment"})
+            entry = {"package": _clip(requirement.name), "problem": "missing", "severity": "warning",
+                     "detail": f"{_clip(line)} is not installed in the evaluation environment"}
+            if requirement.url is None:  # what an opt-in install may ask pip for (never a direct URL)
+                entry["requirement"] = _clip(str(requirement))
+            entries.append(entry)
         elif requirement.specifier and not requirement.specifier.contains(installed, prereleases=True):
             entries.append({"package": _clip(requirement.name), "problem": "conflict", "severity": "info",
                             "detail": f"{_clip(line)} requested, {installed} installed"})

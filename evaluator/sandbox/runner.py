@@ -42,6 +42,7 @@ INSIDE = "/submission"
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 BOOTSTRAP_INSIDE = "/evaluator/bootstrap.py"
 TRACE_INSIDE = "/evaluator/trace"
+SITE_INSIDE = "/evaluator/site"  # the opt-in overlay of installed requirements (install.py)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 NVIDIA_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
 ENV_ALLOWLIST = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
@@ -113,7 +114,7 @@ def _bubblewrap_options() -> frozenset[str]:
 
 
 def build_command(space: Workspace, inner: list[str], limits: Limits, gpu: bool, env: dict[str, str],
-                  status_fd: int, seccomp_fd: int | None) -> list[str]:
+                  status_fd: int, seccomp_fd: int | None, site_packages: Path | None = None) -> list[str]:
     """The bubblewrap command line around `inner` (the bootstrap's command)."""
     privileged = space.uid is not None
     command = [bubblewrap() or "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net",
@@ -140,6 +141,8 @@ def build_command(space: Workspace, inner: list[str], limits: Limits, gpu: bool,
                 "--bind", str(space.submission), INSIDE,
                 "--bind", str(space.trace), TRACE_INSIDE,
                 "--chdir", INSIDE, "--clearenv"]
+    if site_packages is not None:
+        command += ["--ro-bind", str(site_packages), SITE_INSIDE]
     if gpu:
         for device in (*sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*")), *NVIDIA_DEVICES):
             if os.path.exists(device):
@@ -156,15 +159,17 @@ def build_command(space: Workspace, inner: list[str], limits: Limits, gpu: bool,
 
 
 def bootstrap_command(script: list[str], status_fd: int, trace_dir: str, bootstrap: str, seed: int,
-                      generator_shapes: list[list[int]], trace: bool) -> list[str]:
+                      generator_shapes: list[list[int]], trace: bool, site: str | None = None) -> list[str]:
     command = [sys.executable, "-s", bootstrap, "--status-fd", str(status_fd), "--trace-dir", trace_dir,
                "--seed", str(seed), "--generator-shapes", json.dumps(generator_shapes)]
+    command += ["--site", site] if site else []
     return [*command, *(["--no-trace"] if not trace else []), "--", *script]
 
 
 def run_sandboxed(space: Workspace, script: list[str], limits: Limits, *, gpu: bool = False,
                   sandbox: bool = True, env: dict[str, str] | None = None, seed: int = 0,
-                  generator_shapes: list[list[int]] | None = None, trace: bool = True) -> RunOutcome:
+                  generator_shapes: list[list[int]] | None = None, trace: bool = True,
+                  site_packages: Path | None = None) -> RunOutcome:
     """Run `python script...` (through the bootstrap) in the workspace's copy of the submission."""
     env = env or {}
     in_force: dict = {"timeout_s": limits.timeout_s, "sandbox": "bubblewrap" if sandbox else "none"}
@@ -210,12 +215,13 @@ def run_sandboxed(space: Workspace, script: list[str], limits: Limits, *, gpu: b
     in_force["seccomp"] = "denylist (README)" if seccomp_fd is not None else "none"
     in_force["user_namespaces"] = "denied" if seccomp_fd is not None else "allowed"
     if sandbox:
-        inner = bootstrap_command(script, status_write, TRACE_INSIDE, BOOTSTRAP_INSIDE, seed, shapes, trace)
-        command = build_command(space, inner, limits, gpu, env, bwrap_write, seccomp_fd)
+        inner = bootstrap_command(script, status_write, TRACE_INSIDE, BOOTSTRAP_INSIDE, seed, shapes, trace,
+                                  SITE_INSIDE if site_packages is not None else None)
+        command = build_command(space, inner, limits, gpu, env, bwrap_write, seccomp_fd, site_packages)
         cwd, child_env = None, {}
     else:
         command = bootstrap_command(script, status_write, str(space.trace), str(BOOTSTRAP), seed, shapes,
-                                    trace)
+                                    trace, str(site_packages) if site_packages is not None else None)
         cwd = str(space.submission)
         child_env = {**ENV_ALLOWLIST, "PATH": os.environ.get("PATH", ""), **env}
     passed = tuple(fd for fd in (status_write, bwrap_write, seccomp_fd) if fd is not None)

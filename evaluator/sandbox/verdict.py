@@ -23,6 +23,7 @@ class Verdict(str, Enum):
     NEEDS_GPU = "NEEDS_GPU"
     INVALID_OUTPUT = "INVALID_OUTPUT"
     REFUSED = "REFUSED"  # the folder cannot be run as submitted (a link, too many files, too deep)
+    INSTALL_FAILED = "INSTALL_FAILED"  # the opt-in install of the team's missing packages failed
     SANDBOX_ERROR = "SANDBOX_ERROR"  # the evaluation environment failed: not the team's doing
 
 

@@ -1,0 +1,67 @@
+"""The local backend's scheduling: N tasks at once, each GPU slot handed to one task at a time."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import threading
+
+from competition import backends
+from competition.backends import Reporter, run_local
+from competition.config import CompetitionConfig
+from competition.round import Round
+from tests.competition.conftest import write_config
+
+FAKE_TASK = textwrap.dedent("""
+    import json, os, sys, time
+    round_dir, team = sys.argv[2], sys.argv[4]
+    time.sleep(0.5)
+    result = os.path.join(round_dir, "logs", team + ".result")
+    open(result, "w").write("{}")
+    marker = {"team": team, "verdict": "OK", "reason": os.environ.get("CUDA_VISIBLE_DEVICES", "none"),
+              "result": result, "seconds": {"evaluate": 0.5}}
+    json.dump(marker, open(os.path.join(round_dir, "done", team + ".json"), "w"))
+""")
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.markers: dict[str, dict] = {}
+        self.failures: dict[str, str] = {}
+
+    def finished(self, team, marker):
+        with self.lock:
+            self.markers[team] = marker
+
+    def failed(self, team, reason):
+        with self.lock:
+            self.failures[team] = reason
+
+
+def test_gpu_slots_and_failed_tasks(tmp_path, monkeypatch):
+    teams = [f"t{i}" for i in range(6)]
+    for name in teams:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "generate.py").write_text(f"# {name}\n")
+    config = CompetitionConfig.load(write_config(tmp_path, [(n, n, None) for n in teams]))
+    fake = tmp_path / "fake_task.py"
+    fake.write_text(FAKE_TASK)
+    monkeypatch.setattr(backends, "python_command", lambda: [sys.executable, str(fake)])
+    run = Round(config)
+    run.open()
+    try:
+        pending = run.plan()
+        assert pending == teams
+        recorder = Recorder()
+        run_local(run, pending[:4], 2, recorder, gpus=["0", "1"])
+        assert sorted(recorder.markers) == teams[:4]
+        assert {m["reason"] for m in recorder.markers.values()} == {"0", "1"}
+        fake.write_text("import sys; print('boom'); sys.exit(3)\n")  # a task that dies without a marker
+        run_local(run, pending[4:], 2, recorder)
+        assert set(recorder.failures) == {"t4", "t5"} and "status 3: boom" in recorder.failures["t4"]
+        states = run.state().teams
+        assert [states[t].state for t in teams] == ["done"] * 4 + ["failed"] * 2
+    finally:
+        run.close()
