@@ -11,82 +11,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from competition.journal import Journal, RoundState
 from tests.competition.conftest import kit, needs_sandbox, slow, write_config
+from tests.competition.slurm import cluster
 
-TEMPLATE = Path(__file__).with_name("slurm") / "slurm.conf.in"
-TOOLS = ("slurmctld", "slurmd", "munged", "mungekey", "sbatch", "squeue", "scontrol", "sinfo")
 pytestmark = [needs_sandbox,
               pytest.mark.skipif(os.geteuid() != 0, reason="the Slurm daemons are started as root"),
-              pytest.mark.skipif(not all(shutil.which(t) or os.path.exists(f"/usr/sbin/{t}") for t in TOOLS),
-                                 reason="Slurm (slurm-wlm) and munge are not installed")]
-
-
-def _tool(name: str) -> str:
-    return shutil.which(name) or f"/usr/sbin/{name}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _memory_mb() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) // 1024
-    return 4000
+              pytest.mark.skipif(not cluster.installed(), reason="Slurm (slurm-wlm) and munge are not installed")]
 
 
 @pytest.fixture(scope="module")
 def slurm_env(tmp_path_factory):
     """A running one-node cluster; yields the environment that points Slurm's commands at it."""
-    folder = tmp_path_factory.mktemp("slurm")
-    for sub in ("spool", "state"):
-        (folder / sub).mkdir()
-    host = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
-    config = TEMPLATE.read_text()
-    for name, value in {"HOST": host, "CPUS": os.cpu_count() or 1, "DIR": folder,
-                        "CTLD_PORT": _free_port(), "SLURMD_PORT": _free_port(),
-                        "MEMORY": min(int(_memory_mb() * 0.8), 16000)}.items():
-        config = config.replace(f"@{name}@", str(value))
-    (folder / "slurm.conf").write_text(config)
-    env = {**os.environ, "SLURM_CONF": str(folder / "slurm.conf")}
-    subprocess.run([_tool("mungekey"), "-c", "-k", str(folder / "munge.key")], check=True, capture_output=True)
-    subprocess.run([_tool("munged"), "--force", f"--socket={folder}/munge.socket",
-                    f"--key-file={folder}/munge.key", f"--pid-file={folder}/munged.pid",
-                    f"--log-file={folder}/munged.log", f"--seed-file={folder}/munged.seed"], check=True)
-    subprocess.run([_tool("slurmctld"), "-f", str(folder / "slurm.conf")], check=True, env=env)
-    subprocess.run([_tool("slurmd"), "-f", str(folder / "slurm.conf")], check=True, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, env=env).stdout
-            if "idle" in states:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"the test cluster did not come up: {(folder / 'slurmctld.log').read_text()[-2000:]}")
-        yield {"env": env, "host": host, "folder": folder}
-    finally:
-        subprocess.run(["scancel", "--full", "--user", "root"], env=env, capture_output=True)
-        for pid_file in ("slurmd.pid", "slurmctld.pid", "munged.pid"):
-            try:
-                os.kill(int((folder / pid_file).read_text()), signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
-        time.sleep(1)
+    with cluster.one_node_slurm(tmp_path_factory.mktemp("slurm")) as running:
+        yield running
 
 
 def _node(slurm_env, state: str) -> None:
