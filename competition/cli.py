@@ -23,6 +23,7 @@ from competition.backends import Reporter, run_local, run_slurm
 from competition.config import CompetitionConfig, ConfigError
 from competition.journal import Journal, RoundState, TeamState
 from competition.round import Round, RoundError, latest_round
+from competition.slurm import SlurmError
 from evaluator.display import label, team_text, visible
 from evaluator.errors import EvaluatorError, ExitCode
 
@@ -136,6 +137,9 @@ def round_command(config_path: Path, jobs: int | None, backend: str, forced: tup
     except RoundError as err:
         console.print(label("error: ", "bold red", err))
         sys.exit(int(ExitCode.USAGE_ERROR))
+    except SlurmError as err:  # the round keeps its journal: the same command resumes once Slurm answers
+        console.print(label("Slurm error: ", "bold red", err))
+        sys.exit(int(ExitCode.INTERNAL_ERROR))
     except EvaluatorError as err:
         console.print(label("error: ", "bold red", err))
         sys.exit(int(err.exit_code))

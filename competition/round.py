@@ -173,7 +173,6 @@ class Round:
         if unknown:
             raise RoundError(f"--force names teams that are not in the roster: {', '.join(unknown)}")
         plan = self.load_plan()
-        state = self.state()
         cache = self.state_dir / "sources"
         for team in self.config.teams:
             if team.name in plan:
