@@ -233,8 +233,11 @@ def main() -> None:
     script = command[0] if command else "generate.py"
     team_dir = os.path.dirname(os.path.abspath(script))
     sys.meta_path.insert(0, TorchImportHook([team_dir, os.getcwd()], torch_ready))
+    from importlib.machinery import PathFinder
+
+    importable = {name: PathFinder.find_spec(name, sys.path) is not None for name in ("numpy", "torch", "PIL")}
     status.write(json.dumps({"team_code": True, "seed": options.seed, "seeded": seeded,
-                             "traced": not options.no_trace}) + "\n")
+                             "traced": not options.no_trace, "importable": importable}) + "\n")
     status.close()  # from here on, only the team's code runs: nothing it writes can reach this pipe
 
     os.dup2(1, 2)  # the team's stderr joins its stdout in the log; ours stays apart before this line

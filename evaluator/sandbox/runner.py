@@ -135,7 +135,12 @@ def build_command(space: Workspace, inner: list[str], limits: Limits, gpu: bool,
         for parent in reversed(Path(root).parents[:-1]):
             if str(parent) != "/tmp":
                 command += ["--perms", "0755", "--dir", str(parent)]
-        command += ["--ro-bind", root, root]
+        if os.stat(root).st_mode & 0o005 == 0o005:
+            command += ["--ro-bind", root, root]
+        else:  # a root others cannot enter (`mktemp -d` makes 0700): a traversable one, its entries bound in
+            command += ["--perms", "0755", "--dir", root]
+            for entry in sorted(os.listdir(root)):
+                command += ["--ro-bind", os.path.join(root, entry), os.path.join(root, entry)]
     command += ["--perms", "0755", "--dir", os.path.dirname(BOOTSTRAP_INSIDE),
                 "--ro-bind", str(BOOTSTRAP), BOOTSTRAP_INSIDE,
                 "--bind", str(space.submission), INSIDE,
@@ -277,11 +282,23 @@ def run_sandboxed(space: Workspace, script: list[str], limits: Limits, *, gpu: b
     if ready is None:
         setup_error = _setup_failure(setup_log.text(), bwrap_status.text() if bwrap_status else None,
                                      any(r.get("python") for r in records), code, timed_out)
+    else:
+        unseen = [name for name, seen in (ready.get("importable") or {}).items() if not seen and _importable(name)]
+        if unseen:  # our environment, not the team's code: e.g. a virtual environment others cannot read
+            setup_error = (f"the evaluation environment is not fully visible inside the sandbox: "
+                           f"{', '.join(unseen)} cannot be imported there (check the permissions of "
+                           f"{', '.join(_python_roots())})")
     exit_code, sig = (None, -code) if code < 0 else (code, None)
     if exit_code is not None and exit_code > 128 and sandbox:  # bwrap reports a signal as 128 + n
         exit_code, sig = None, exit_code - 128
     return RunOutcome(exit_code, sig, timed_out, oom, round(wall, 3), log.text(), log.total, in_force,
                       setup_error, leftovers, ready)
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 def _json_lines(text: str) -> list[dict]:

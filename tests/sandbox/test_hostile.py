@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -522,3 +523,38 @@ def test_a_thread_hog_does_not_starve_a_concurrent_run(tmp_path, mnist_root, cac
     assert outcomes["hog"]["verdict"] == "OK", outcomes["hog"]["reason"]
     uids = {outcomes[n]["generation"]["limits_in_force"]["uid"] for n in outcomes}
     assert len(uids) == 2
+
+
+# --- The evaluation environment failing is never the team's doing -------------------------------
+
+def test_an_environment_the_sandbox_cannot_import_from_is_a_sandbox_error(run, monkeypatch, tmp_path):
+    """A virtual environment whose packages the sandbox cannot see (as when its folder is unreadable
+    there): torch cannot be imported inside, which is the environment's failure, not a team's CRASH."""
+    from evaluator.sandbox import runner
+
+    base_python = os.path.realpath(sys._base_executable if hasattr(sys, "_base_executable") else sys.executable)
+    empty_env = tmp_path / "empty-env"
+    (empty_env / "bin").mkdir(parents=True)
+    (empty_env / "lib").mkdir()
+    os.symlink(base_python, empty_env / "bin" / "python")
+    (empty_env / "pyvenv.cfg").write_text(f"home = {os.path.dirname(base_python)}\n"
+                                          f"include-system-site-packages = false\n")
+    roots = [r for r in runner._python_roots() if r != os.path.realpath(sys.prefix)] + [str(empty_env)]
+    monkeypatch.setattr(runner, "_python_roots", lambda: roots)
+    monkeypatch.setattr(runner.sys, "executable", str(empty_env / "bin" / "python"))
+    result, _ = run("import torch\nwrite_samples()", prelude=False, rule_check=True)
+    assert result["verdict"] == "SANDBOX_ERROR", result["reason"]
+    assert "not fully visible inside the sandbox" in result["reason"] and "rule_check" not in result
+
+
+def test_a_virtual_environment_others_cannot_enter_still_works(run, monkeypatch, tmp_path):
+    """A venv in a mode-0700 folder (what `mktemp -d` makes): its entries are bound one by one."""
+    from evaluator.sandbox import runner
+
+    private = tmp_path / "private-env"
+    private.mkdir(mode=0o700)
+    (private / "marker.txt").write_text("visible")
+    real_roots = runner._python_roots()
+    monkeypatch.setattr(runner, "_python_roots", lambda: [*real_roots, str(private)])
+    result, log = run(f"print(open('{private}/marker.txt').read())\nwrite_samples()")
+    assert result["verdict"] == "OK" and "visible" in log
