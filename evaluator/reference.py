@@ -40,7 +40,7 @@ class Reference:
 
 
 def _key(extractor, data_sha256: str, ks: tuple[int, ...], limit: int | None) -> dict:
-    return {
+    key = {
         "limit": limit,
         "format": FORMAT_VERSION,
         "extractor": extractor.name,
@@ -49,6 +49,10 @@ def _key(extractor, data_sha256: str, ks: tuple[int, ...], limit: int | None) ->
         "data_sha256": data_sha256,
         "ks": list(ks),
     }
+    preprocessing = getattr(extractor, "preprocessing", None)
+    if preprocessing is not None:  # a changed input pipeline changes every feature: a new cache
+        key["preprocessing"] = preprocessing
+    return key
 
 
 def load_reference(extractor, data_root=None, cache_dir=None, ks: tuple[int, ...] = (3,),

