@@ -59,7 +59,7 @@ def run_task(round_dir: Path, team: str) -> dict:
     result["round"] = {"id": round_dir.name, "key": entry["key"], "commit": entry["commit"],
                        "kind": entry["kind"], "ref": entry.get("ref")}
     results_dir = config.path(config.results_dir)
-    path = write_outputs(result, log, images, results_dir / team / run_id)
+    path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root)
     marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),
               "key": entry["key"], "fid": result["metrics"].get("mnist.fid"),
               "seconds": {"evaluate": round(time.monotonic() - started, 3),

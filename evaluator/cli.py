@@ -25,7 +25,7 @@ DISPLAY = {
     "density": ("~1", "{:.4f}"), "coverage": ("higher", "{:.4f}"),
     "tv_distance": ("lower", "{:.4f}"), "digits_present": ("10", "{}"),
     "mean_confidence": ("higher", "{:.4f}"), "near_copy_fraction": ("lower", "{:.4f}"),
-    "nn_distance_median": ("", "{:.3f}"), "nn_distance_min": ("", "{:.3f}"), "flagged": ("", "{}"),
+    "nn_similarity_median": ("", "{:.4f}"), "nn_similarity_max": ("", "{:.4f}"), "flagged": ("", "{}"),
 }
 
 
@@ -285,7 +285,7 @@ def _evaluate_submissions(console: Console, folders, name, results_dir, options,
                                                           RichReporter(progress))
             run_id = results.new_run_id()
             result.update(run_id=run_id, name=entry)
-            path = write_outputs(result, log, images, results_dir / entry / run_id)
+            path = write_outputs(result, log, images, results_dir / entry / run_id, options.data_root)
             _print_submission(console, result, path)
             summary.append((entry, result["verdict"], standing(result, config.rule_violation),
                             result["reason"], result["metrics"].get("mnist.fid")))

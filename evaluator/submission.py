@@ -143,8 +143,10 @@ def _rule_check(result: dict, images: np.ndarray | None, trace, options: Submiss
                                 "message": "fixed generator: " + "; ".join(check.violations)})
 
 
-def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Path) -> Path:
-    """log.txt (the last 64 KB of stdout/stderr), grid.png (first 100 samples) and result.json, written
+def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Path,
+                  data_root: str | None = None) -> Path:
+    """log.txt (the last 64 KB of stdout/stderr), grid.png (first 100 samples), closest.png (the
+    samples most similar to an MNIST digit, above the digit each resembles) and result.json, written
     into a hidden folder beside `run_dir` and renamed into place at once: a run folder is either
     complete or absent, whenever the process dies."""
     run_dir = Path(run_dir)
@@ -154,10 +156,24 @@ def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Pa
     if images is not None:
         results.write_file(incoming / "grid.png", grid_png(images[:100]))
         result["grid"] = "grid.png"
+        pairs = result["details"].get("memorisation.closest")
+        if pairs:
+            results.write_file(incoming / "closest.png", closest_png(images, pairs, data_root))
+            result["closest"] = "closest.png"
     results.write_json(incoming / "result.json", result)
     os.chmod(incoming, 0o755)
     os.rename(incoming, run_dir)
     return run_dir / "result.json"
+
+
+def closest_png(images: np.ndarray, pairs: list[dict], data_root: str | None) -> bytes:
+    """The memorisation evidence: each listed sample (top row) above its most similar MNIST digit."""
+    from evaluator import mnist
+
+    splits = {split: mnist.load_split(split, data_root).images for split in {p["split"] for p in pairs}}
+    samples = [images[p["sample"]] for p in pairs]
+    matches = [splits[p["split"]][p["mnist_index"]] for p in pairs]
+    return grid_png(np.stack(samples + matches), columns=len(pairs))
 
 
 def grid_png(images: np.ndarray, columns: int = 10) -> bytes:

@@ -117,15 +117,19 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
         runs_out = []
         for run in reversed(row.history):
             run.result = public(run.result)
-            grid = None
+            grid = closest = None
             if (run.directory / "grid.png").exists():
                 grid = f"{page}-{run.run_id}.png"
                 write_file(site_dir / "assets" / grid, (run.directory / "grid.png").read_bytes())
+            if (run.directory / "closest.png").exists():
+                closest = f"{page}-{run.run_id}-closest.png"
+                write_file(site_dir / "assets" / closest, (run.directory / "closest.png").read_bytes())
             log_path = run.directory / "log.txt"
             details = run.result.get("details", {})
             histogram = details.get("class_coverage.histogram")
             runs_out.append({
-                "run": run, "grid": grid,
+                "run": run, "grid": grid, "closest": closest,
+                "closest_pairs": run.result.get("details", {}).get("memorisation.closest") or [],
                 "log": log_path.read_text(errors="replace") if log_path.exists() else "",
                 "histogram": plots.bars(histogram, [str(d) for d in range(10)],
                                         details.get("class_coverage.reference_histogram"),

@@ -38,9 +38,10 @@ def test_preprocessing_range_and_layout(test_digits):
 
     batch = inception.preprocess(torch.from_numpy(test_digits[:2].copy()))
     assert batch.shape == (2, 3, 299, 299)
-    # TF FID's graph: (x - 128) / 128, so black is -1 and white 127/128 (never +1).
-    assert batch.min() == -1.0 and batch.max() == 127 / 128
     assert torch.equal(batch[:, 0], batch[:, 2])
+    # TF FID's graph: (x - 128) / 128, so black is -1 and white 127/128 (never +1).
+    extremes = inception.preprocess(torch.stack([torch.zeros(28, 28), torch.full((28, 28), 255)]).to(torch.uint8))
+    assert (extremes[0] == -1.0).all() and (extremes[1] == 127 / 128).all()
 
 
 def test_our_architecture_equals_the_torchscript(test_digits):
