@@ -24,7 +24,7 @@ DISPLAY = {
     "fid": ("lower", "{:.3f}"), "precision": ("higher", "{:.4f}"), "recall": ("higher", "{:.4f}"),
     "density": ("~1", "{:.4f}"), "coverage": ("higher", "{:.4f}"),
     "tv_distance": ("lower", "{:.4f}"), "digits_present": ("10", "{}"),
-    "mean_confidence": ("higher", "{:.4f}"), "near_copy_fraction": ("lower", "{:.4f}"),
+    "mean_confidence": ("higher", "{:.4f}"), "recognisable_fraction": ("higher", "{:.4f}"), "near_copy_fraction": ("lower", "{:.4f}"),
     "nn_similarity_median": ("", "{:.4f}"), "nn_similarity_max": ("", "{:.4f}"), "flagged": ("", "{}"),
 }
 

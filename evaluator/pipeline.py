@@ -125,6 +125,7 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
     selected = metric_registry.select(list(options.metrics) if options.metrics else None)
     probabilities = None
     class_reference = None
+    mnist_features = reference_features = None  # the classifier's own features, for class coverage
     for space in options.feature_spaces:
         with timings.measure(f"features.{space}"):
             extractor = make_extractor(space, options.device)
@@ -151,6 +152,7 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
         }
         if getattr(extracted, "probabilities", None) is not None and probabilities is None:
             probabilities, class_reference = extracted.probabilities, reference.class_histogram
+            mnist_features, reference_features = extracted.features, reference.stats.features
         features = np.ascontiguousarray(extracted.features, dtype=np.float32)
         backend = knn.make_backend(options.knn_backend, features.shape[1], options.device)
         result["options"].setdefault("knn_backend_used", {})[space] = backend.name
@@ -162,13 +164,15 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
     if sample_metrics:
         if probabilities is None:  # class coverage needs the MNIST classifier
             extractor = make_extractor("mnist", options.device)
-            probabilities = extractor(images).probabilities
-            class_reference = load_reference(extractor, options.data_root, options.cache_dir,
-                                             (options.k,), options.knn_backend, options.device,
-                                             options.reference_limit).class_histogram
+            extracted = extractor(images)
+            probabilities, mnist_features = extracted.probabilities, extracted.features
+            reference = load_reference(extractor, options.data_root, options.cache_dir, (options.k,),
+                                       options.knn_backend, options.device, options.reference_limit)
+            class_reference, reference_features = reference.class_histogram, reference.stats.features
+        labels = mnist.load_split(REFERENCE_SPLIT, options.data_root).labels[:len(reference_features)]
         context = SampleContext(images, probabilities, class_reference,
                                 mnist.resolve_root(options.data_root), options.cache_dir,
-                                options.device)
+                                options.device, mnist_features, reference_features, labels)
         for metric in sample_metrics:
             _run_metric(metric, context, f"{metric.name}.", result, timings, reporter)
 

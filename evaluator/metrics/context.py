@@ -76,3 +76,6 @@ class SampleContext:
     data_root: Path | None = None
     cache_dir: Path | None = None
     device: str = "cpu"
+    features: np.ndarray | None = None  # float32 (N, 64): the classifier's penultimate features
+    reference_features: np.ndarray | None = None  # the same for the reference digits
+    reference_labels: np.ndarray | None = None  # their true digits
