@@ -83,7 +83,9 @@ def default_result_path(results_dir: Path, name: str, run_id: str) -> Path:
 @click.option("--metrics", "metric_names", default=None,
               help="Comma-separated subset of metrics (default: all).")
 @click.option("--features", "feature_names", default="mnist", show_default=True,
-              help="Comma-separated feature spaces: mnist, inception (TF FID's network, slow on CPU).")
+              help="Comma-separated feature spaces: mnist, inception (TF FID's network, slow on CPU), "
+                   "vgg16 (fc2, as Kynkäänniemi et al. and the course's platform; weights from the torch hub cache; "
+                   "use a GPU).")
 @click.option("--reference-limit", type=click.IntRange(min=10), default=None,
               help="Smoke tests only: use the first N test images as the reference (never for rankings).")
 @click.option("-k", "--k", "k", default=3, show_default=True, type=click.IntRange(min=1),

@@ -36,7 +36,14 @@ def _inception(device: str = "cpu") -> FeatureExtractor:
     return InceptionFeatureExtractor(device=device)
 
 
-FEATURE_EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {"mnist": _mnist, "inception": _inception}
+def _vgg16(device: str = "cpu") -> FeatureExtractor:
+    from evaluator.features.vgg16 import VGG16FeatureExtractor
+
+    return VGG16FeatureExtractor(device=device)
+
+
+FEATURE_EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {"mnist": _mnist, "inception": _inception,
+                                                                 "vgg16": _vgg16}
 
 
 def make_extractor(name: str, device: str = "cpu") -> FeatureExtractor:
