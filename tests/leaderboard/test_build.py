@@ -87,3 +87,21 @@ def test_pages_never_show_the_organisers_paths(tmp_path):
     for path in site.rglob("*"):
         if path.is_file():
             assert oct(path.stat().st_mode & 0o777) == "0o644", path
+
+
+def test_team_pages_show_the_memorisation_evidence(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    results = tmp_path / "results"
+    run_dir = write_result(results, "alpha", "2026-11-01T10:00:00", fid=1.0)
+    Image.fromarray(np.zeros((62, 62), np.uint8)).save(run_dir / "closest.png")
+    result = json.loads((run_dir / "result.json").read_text())
+    result["details"]["memorisation.closest"] = [{"sample": 3, "split": "test", "mnist_index": 7, "similarity": 0.9991,
+                                                  "margin": 0.002, "near_copy": True}]
+    (run_dir / "result.json").write_text(json.dumps(result))
+    site = tmp_path / "site"
+    CliRunner().invoke(main, ["build", str(results), "-o", str(site)], catch_exceptions=False)
+    page = next((site / "teams").glob("alpha-*.html")).read_text()
+    assert "-closest.png" in page and "0.9991 (copy)" in page
+    assert len(list((site / "assets").glob("*-closest.png"))) == 1
