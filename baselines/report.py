@@ -13,14 +13,12 @@ import sys
 from pathlib import Path
 
 from baselines.train import BASELINES_DIR
+from evaluator.metrics import describe, label
 
-COLUMNS = [("mnist.fid", "MNIST FID ↓", "{:.2f}"), ("mnist.precision", "P ↑", "{:.3f}"),
-           ("mnist.recall", "R ↑", "{:.3f}"), ("mnist.density", "density", "{:.3f}"),
-           ("mnist.coverage", "coverage ↑", "{:.3f}"), ("class_coverage.tv_distance", "class TV ↓", "{:.3f}"),
-           ("class_coverage.digits_present", "digits", "{}"),
-           ("memorisation.near_copy_fraction", "near-copies", "{:.4f}"),
-           ("inception.fid", "Inception FID ↓", "{:.2f}"), ("inception.precision", "Inc. P ↑", "{:.3f}"),
-           ("inception.recall", "Inc. R ↑", "{:.3f}")]
+# Columns by result name; labels, directions and formats come from the metric catalogue.
+COLUMNS = ["mnist.fid", "mnist.precision", "mnist.recall", "mnist.density", "mnist.coverage",
+           "class_coverage.tv_distance", "class_coverage.digits_present", "memorisation.near_copy_fraction",
+           "inception.fid", "inception.precision", "inception.recall"]
 
 
 def latest_results(results_dir: Path) -> dict[str, dict]:
@@ -32,16 +30,15 @@ def latest_results(results_dir: Path) -> dict[str, dict]:
 
 
 def table(results_dir: Path) -> str:
-    header = ["variant", *(title for _, title, _ in COLUMNS), "generate (s)", "evaluated on", "epochs", "train (s)",
-              "trained on"]
+    header = ["variant", *(f"{label(name)} {describe(name).arrow()}".strip() for name in COLUMNS), "generate (s)",
+              "evaluated on", "epochs", "train (s)", "trained on"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, result in sorted(latest_results(results_dir).items()):
         manifest_path = BASELINES_DIR / name / "checkpoints" / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         cells = [name]
-        for key, _, fmt in COLUMNS:
-            value = result["metrics"].get(key)
-            cells.append("" if value is None else fmt.format(value))
+        for name in COLUMNS:
+            cells.append(describe(name).formatted(result["metrics"].get(name)))
         cells += [f"{result.get('generation', {}).get('wall_time_s', 0):.1f}",
                   result.get("options", {}).get("device", ""), str(manifest.get("epochs", "")),
                   str(manifest.get("wall_time_s", "")), manifest.get("device", "")]

@@ -19,16 +19,6 @@ from evaluator.pipeline import EvaluationOptions, Reporter, evaluate_samples
 from evaluator.cache import CACHE_ENV_VAR
 from evaluator.samples import DEFAULT_COUNT
 
-# Direction and format of each metric in the printed table.
-DISPLAY = {
-    "fid": ("lower", "{:.3f}"), "precision": ("higher", "{:.4f}"), "recall": ("higher", "{:.4f}"),
-    "density": ("~1", "{:.4f}"), "coverage": ("higher", "{:.4f}"),
-    "tv_distance": ("lower", "{:.4f}"), "digits_present": ("10", "{}"),
-    "mean_confidence": ("higher", "{:.4f}"), "recognisable_fraction": ("higher", "{:.4f}"), "near_copy_fraction": ("lower", "{:.4f}"),
-    "nn_similarity_median": ("", "{:.4f}"), "nn_similarity_max": ("", "{:.4f}"), "flagged": ("", "{}"),
-}
-
-
 class RichReporter(Reporter):
     """Shows each stage as a progress line (a bar where the stage has a known size)."""
 
@@ -51,13 +41,20 @@ class RichReporter(Reporter):
 
 
 def metrics_table(result: dict) -> Table:
+    """Every metric of a result with its label, value (and 95% interval where bootstrapped), direction."""
+    from evaluator.metrics import describe, label
+
+    intervals = (result.get("uncertainty") or {}).get("intervals", {})
     table = Table(title=team_text(result["samples"]["directory"]))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("better", justify="center")
+    for column, justify in (("metric", "left"), ("name", "left"), ("value", "right"), ("95% interval", "right"),
+                            ("better", "center")):
+        table.add_column(column, justify=justify)
     for name, value in result["metrics"].items():
-        direction, fmt = DISPLAY.get(name.rsplit(".", 1)[-1], ("", "{}"))
-        table.add_row(name, fmt.format(value), direction)
+        entry = describe(name)
+        shown = entry.formatted(value) if entry else str(value)
+        interval = intervals.get(name)
+        bounds = f"{entry.formatted(interval[0])}–{entry.formatted(interval[1])}" if interval and entry else ""
+        table.add_row(label(name), name, shown, bounds, entry.arrow() if entry else "")
     return table
 
 

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from leaderboard import plots
 from competition.config import CompetitionConfig
 from evaluator.results import write_file
-from leaderboard.config import direction_label, lower_is_better
+from evaluator.metrics import describe, label, lower_is_better
 from leaderboard.ranking import Row, build_rows, load_runs
 
 
@@ -84,8 +84,8 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
     (site_dir / "teams").mkdir(exist_ok=True)
     (site_dir / "assets").mkdir(exist_ok=True)
     env = _environment()
-    columns = [{"name": m, "lower": lower_is_better(m), "label": direction_label(m),
-                "decimals": config.decimals_for(m)} for m in config.metrics]
+    columns = [{"name": m, "lower": lower_is_better(m), "label": (describe(m).arrow() if describe(m) else ""),
+                "title": label(m), "decimals": config.decimals_for(m)} for m in config.metrics]
 
     ranked = [r for r in rows if r.rank is not None or (r.baseline and r.run.ok)]
     scatter = plots.scatter([(r.team, r.run.metric("mnist.precision") or 0.0,

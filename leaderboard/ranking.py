@@ -9,7 +9,7 @@ from pathlib import Path
 
 from competition.config import CompetitionConfig
 from competition.standing import Standing, standing
-from leaderboard.config import lower_is_better
+from evaluator.metrics import sort_key
 
 
 @dataclass
@@ -114,5 +114,4 @@ def _choose(runs: list[Run], config: CompetitionConfig) -> Run:
 
 
 def _sort_value(run: Run, config: CompetitionConfig) -> float:
-    value = run.metric(config.rank_by)
-    return value if lower_is_better(config.rank_by) else -value
+    return sort_key(config.rank_by, run.metric(config.rank_by))

@@ -1,12 +1,88 @@
-"""Metric registry; importing this package registers every built-in metric, in display order."""
+"""Metric registry and catalogue. Every built-in metric is registered below, in one block, in the order
+results and tables show them; each value it reports is described once (registry.Value)."""
 
-# isort: off
-from evaluator.metrics import fid_metric  # noqa: F401 - imported for its registration
-from evaluator.metrics import precision_recall  # noqa: F401
-from evaluator.metrics import density_coverage  # noqa: F401
-from evaluator.metrics import class_coverage  # noqa: F401
-from evaluator.metrics import memorisation  # noqa: F401
-# isort: on
-from evaluator.metrics.registry import METRICS, Metric, register, select
+from evaluator.metrics.class_coverage import class_coverage
+from evaluator.metrics.density_coverage import density_coverage
+from evaluator.metrics.fid_metric import fid
+from evaluator.metrics.memorisation import memorisation
+from evaluator.metrics.precision_recall import precision_recall_metric
+from evaluator.metrics.registry import (METRICS, SPACE_LABELS, Metric, Value, describe, label, lower_is_better,
+                                        markdown_table, register_metric, select, sort_key)
 
-__all__ = ["METRICS", "Metric", "register", "select"]
+# Public names of the values (torch-fidelity's KEY_METRIC_* convention). Feature metrics are
+# reported per space: metric_name("inception", KEY_METRIC_FID) == "inception.fid".
+KEY_METRIC_FID = "fid"
+KEY_METRIC_PRECISION = "precision"
+KEY_METRIC_RECALL = "recall"
+KEY_METRIC_DENSITY = "density"
+KEY_METRIC_COVERAGE = "coverage"
+KEY_METRIC_CLASS_TV = "class_coverage.tv_distance"
+KEY_METRIC_DIGITS_PRESENT = "class_coverage.digits_present"
+KEY_METRIC_RECOGNISABLE = "class_coverage.recognisable_fraction"
+KEY_METRIC_MEAN_CONFIDENCE = "class_coverage.mean_confidence"
+KEY_METRIC_NEAR_COPIES = "memorisation.near_copy_fraction"
+KEY_METRIC_MEMORISATION_FLAG = "memorisation.flagged"
+
+KYNKAANNIEMI = "https://arxiv.org/abs/1904.06991"
+NAEEM = "https://arxiv.org/abs/2002.09797"
+
+
+def metric_name(space: str, key: str) -> str:
+    """The result name of a feature metric's value in one space."""
+    return f"{space}.{key}"
+
+
+# ---- every registration, in display order -----------------------------------------------------
+register_metric("fid", "features", fid, "Fréchet distance of Gaussian fits", (
+    Value(KEY_METRIC_FID, "FID", "lower", "{:.3f}",
+          "Fréchet distance between Gaussian fits to the samples' and the reference's features",
+          "https://arxiv.org/abs/1706.08500", ranked=True),
+))
+register_metric("precision_recall", "features", precision_recall_metric,
+                "Kynkäänniemi et al. 2019 improved precision and recall, k-NN balls", (
+    Value(KEY_METRIC_PRECISION, "precision", "higher", "{:.4f}",
+          "share of samples inside the k-nearest-neighbour ball (k = 3) of some reference image",
+          KYNKAANNIEMI, "share of samples", ranked=True),
+    Value(KEY_METRIC_RECALL, "recall", "higher", "{:.4f}",
+          "share of reference images inside the k-nearest-neighbour ball (k = 3) of some sample",
+          KYNKAANNIEMI, "share of reference images", ranked=True),
+))
+register_metric("density_coverage", "features", density_coverage,
+                "Naeem et al. 2020 density (about 1 for real data) and coverage", (
+    Value(KEY_METRIC_DENSITY, "density", "target", "{:.4f}",
+          "mean number of reference k-NN balls containing a sample, divided by k (1 for real data)",
+          NAEEM, target=1.0, ranked=True),
+    Value(KEY_METRIC_COVERAGE, "coverage", "higher", "{:.4f}",
+          "share of reference images whose k-NN ball holds at least one sample", NAEEM,
+          "share of reference images", ranked=True),
+))
+register_metric("class_coverage", "samples", class_coverage,
+                "Digit histogram of the recognisable samples, its distance to MNIST's, digits present", (
+    Value("tv_distance", "Class TV distance", "lower", "{:.4f}",
+          "total variation between the recognisable samples' digit histogram and the test split's",
+          "README: Metrics"),
+    Value("digits_present", "Digits present", "target", "{}",
+          "digits holding at least 1% of the recognisable samples", "README: Metrics", "digits", target=10),
+    Value("mean_confidence", "Mean confidence", "higher", "{:.4f}",
+          "mean top softmax probability of the MNIST classifier", "README: Metrics"),
+    Value("recognisable_fraction", "Recognisable", "higher", "{:.4f}",
+          "share of samples whose classifier features lie where real digits' do (Mahalanobis distance)",
+          "https://arxiv.org/abs/1807.03888", "share of samples"),
+))
+register_metric("memorisation", "samples", memorisation,
+                "Near-copies of MNIST digits (either split), through noise, blur, shifts and contrast", (
+    Value("near_copy_fraction", "Near-copies", "lower", "{:.4f}",
+          "share of samples more similar to an MNIST digit than unseen digits of its class get",
+          "README: Metrics", "share of samples"),
+    Value("nn_similarity_median", "Nearest-MNIST similarity (median)", "none", "{:.4f}",
+          "median of each sample's best correlation with an MNIST image (shifts and blurs matched)",
+          "README: Metrics", "correlation"),
+    Value("nn_similarity_max", "Nearest-MNIST similarity (max)", "none", "{:.4f}",
+          "the highest such correlation among the samples", "README: Metrics", "correlation"),
+    Value("flagged", "Memorisation flag", "none", "{}",
+          "more than 1% of the samples are near-copies", "README: Metrics"),
+))
+
+__all__ = ["METRICS", "SPACE_LABELS", "Metric", "Value", "describe", "label", "lower_is_better", "markdown_table",
+           "metric_name", "register_metric", "select", "sort_key",
+           *[name for name in dir() if name.startswith("KEY_METRIC_")]]

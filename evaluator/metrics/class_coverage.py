@@ -1,4 +1,4 @@
-"""Registered metric `class_coverage`: which digits the samples show, per the MNIST classifier, with
+"""Metric `class_coverage`: which digits the samples show, per the MNIST classifier, with
 the samples it cannot recognise kept apart.
 
 The classifier names a digit for anything, often confidently: digits under σ 0.4 noise all become
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluator.metrics.context import SampleContext
-from evaluator.metrics.registry import MetricValues, register
+from evaluator.metrics.registry import MetricValues
 
 # A digit counts as present when it gets at least this share of samples (a tenth of uniform).
 PRESENT_MIN_SHARE = 0.01
@@ -50,9 +50,6 @@ class DigitModel:
         return best
 
 
-@register("class_coverage", "samples",
-          "Digit histogram of the recognisable samples, its distance to MNIST's, digits present, "
-          "recognisable share, confidence")
 def class_coverage(context: SampleContext) -> MetricValues:
     probabilities = np.asarray(context.probabilities)
     reference = np.asarray(context.reference_class_histogram, dtype=np.float64)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from evaluator.metrics.context import FeatureContext
-from evaluator.metrics.registry import MetricValues, register
+from evaluator.metrics.registry import MetricValues
 
 
-@register("density_coverage", "features",
-          "Naeem et al. 2020 density (about 1 for real data) and coverage (higher is better)")
 def density_coverage(context: FeatureContext) -> MetricValues:
     cross = context.cross
     density = float(cross.fake_in_real_lt.sum()) / (context.k * len(context.fake))

@@ -1,13 +1,12 @@
-"""Registered metric `fid`: Fréchet distance in the current feature space."""
+"""Metric `fid`: Fréchet distance in the current feature space."""
 
 from __future__ import annotations
 
 from evaluator.metrics.context import FeatureContext
 from evaluator.metrics.fid import frechet_distance
-from evaluator.metrics.registry import MetricValues, register
+from evaluator.metrics.registry import MetricValues
 
 
-@register("fid", "features", "Fréchet distance of Gaussian fits (lower is better)")
 def fid(context: FeatureContext) -> MetricValues:
     mean, covariance = context.fake_gaussian
     reference = context.reference

@@ -1,4 +1,4 @@
-"""Registered metric `memorisation`: samples that are copies of MNIST digits, through noise, blur,
+"""Metric `memorisation`: samples that are copies of MNIST digits, through noise, blur,
 small shifts and contrast changes, of either split.
 
 Pixel distance alone was fooled by a little noise (σ 0.05 moved every copy past its threshold).
@@ -33,7 +33,7 @@ import torch
 from evaluator import mnist
 from evaluator.cache import cache_path, load_arrays, resolve_cache_dir, save_arrays
 from evaluator.metrics.context import SampleContext
-from evaluator.metrics.registry import MetricValues, register
+from evaluator.metrics.registry import MetricValues
 
 DETECTION_BLUR = 1.0  # pixels, on both sides
 REFERENCE_BLURS = (0.0, 0.7, 1.0, 1.4)  # extra blur tried on the MNIST side
@@ -210,8 +210,6 @@ def copy_detector(data_root: str | None, cache_dir: str | None = None) -> CopyDe
     return CopyDetector(train, test, calibrated["train_thresholds"], calibrated["test_thresholds"])
 
 
-@register("memorisation", "samples",
-          "Near-copies of MNIST digits (either split), through noise, blur, shifts and contrast")
 def memorisation(context: SampleContext) -> MetricValues:
     root = None if context.data_root is None else str(context.data_root)
     cache_dir = None if context.cache_dir is None else str(context.cache_dir)

@@ -1,4 +1,4 @@
-"""Registered metric `precision_recall`: improved precision and recall (Kynkäänniemi et al. 2019).
+"""Metric `precision_recall`: improved precision and recall (Kynkäänniemi et al. 2019).
 
 A real sample's ball has the radius of its k-th nearest real neighbour (itself excluded).
 Precision is the fraction of generated samples inside at least one real ball (`<=`); recall
@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from evaluator.metrics.context import FeatureContext
-from evaluator.metrics.registry import MetricValues, register
+from evaluator.metrics.registry import MetricValues
 
 
-@register("precision_recall", "features",
-          "Kynkäänniemi et al. 2019 improved precision and recall, k-NN balls (higher is better)")
 def precision_recall_metric(context: FeatureContext) -> MetricValues:
     cross = context.cross
     return {"precision": float(np.mean(cross.fake_in_real_le > 0)),

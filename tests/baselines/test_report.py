@@ -25,9 +25,9 @@ def test_latest_run_wins_and_inception_columns_fill_when_present(tmp_path):
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in lines[2:]}
     assert set(rows) == {"vanilla", "wgan"}
     vanilla, wgan = rows["vanilla"], rows["wgan"]
-    assert vanilla[header.index("MNIST FID ↓")] == "1.35"
-    assert vanilla[header.index("Inception FID ↓")] == "12.35"
-    assert vanilla[header.index("Inc. P ↑")] == "0.700"
+    assert vanilla[header.index("MNIST FID ↓")] == "1.350"  # the catalogue's format
+    assert vanilla[header.index("Inception FID ↓")] == "12.345"
+    assert vanilla[header.index("Inception precision ↑")] == "0.7000"
     assert wgan[header.index("Inception FID ↓")] == ""
     assert (vanilla[header.index("evaluated on")], wgan[header.index("evaluated on")]) == ("cpu", "cuda")
 
