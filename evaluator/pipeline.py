@@ -33,6 +33,7 @@ class EvaluationOptions:
     knn_backend: str = "auto"
     device: str = "cpu"
     reference_limit: int | None = None  # smoke tests only: first K test images as reference
+    bootstrap: int | None = None  # replicates for the intervals (None: by dimension, 0: none)
 
 
 class Reporter:
@@ -159,6 +160,7 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
         context = FeatureContext(space, features, reference.stats, options.k, backend)
         for metric in (m for m in selected if m.scope == "features"):
             _run_metric(metric, context, f"{space}.", result, timings, reporter)
+        _bootstrap(context, space, options, result, timings, reporter)
 
     sample_metrics = [m for m in selected if m.scope == "samples"]
     if sample_metrics:
@@ -183,6 +185,29 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
             "message": f"{fraction:.1%} of samples are near-copies of MNIST digits",
         })
     return result
+
+
+def _bootstrap(context: FeatureContext, space: str, options: EvaluationOptions, result: dict, timings: Timings,
+               reporter: Reporter) -> None:
+    """95% intervals of the space's FID, precision, recall, density and coverage (uncertainty.py)."""
+    from evaluator.metrics import uncertainty
+
+    replicates = uncertainty.replicate_count(context.fake.shape[1], options.device, options.bootstrap)
+    wanted = [f"{space}.{key}" for key in ("fid", "precision", "recall", "density", "coverage")]
+    if replicates == 0 or not all(name in result["metrics"] for name in wanted):
+        return
+    with timings.measure(f"bootstrap.{space}"):
+        reporter.stage(f"bootstrap ({space}, {replicates} replicates)")
+        found = uncertainty.add_intervals(uncertainty.bootstrap(context, space, replicates, options.device),
+                                          result["metrics"])
+    reporter.done(f"bootstrap ({space}, {replicates} replicates)", timings.seconds[f"bootstrap.{space}"])
+    block = result.setdefault("uncertainty", {
+        "method": "bootstrap over the generated samples, reference fixed; centred percentile intervals",
+        "level": uncertainty.LEVEL, "seed": uncertainty.SEED, "replicates": {}, "intervals": {}, "samples": {}})
+    block["replicates"][space] = replicates
+    for name, entry in found.items():
+        block["intervals"][name] = entry["interval"]
+        block["samples"][name] = entry["replicates"]
 
 
 def _run_metric(metric, context, prefix: str, result: dict, timings: Timings,

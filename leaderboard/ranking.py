@@ -1,4 +1,10 @@
-"""Ranking rules: one row per team (best or latest OK run), failed runs shown but not ranked."""
+"""Ranking rules: one row per team (best or latest OK run), failed runs shown but not ranked, and
+ranks that do not reward noise.
+
+Two neighbouring entries tie when the 95% bootstrap interval of their difference in the ranking
+metric contains zero (each result keeps its bootstrap replicates, evaluator/metrics/uncertainty.py;
+the two teams' samples are independent, so replicate b of one is paired with replicate b of the
+other). Ties chain along the sorted table, and a chain shares a rank range such as "2–4"."""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+import numpy as np
 
 from competition.config import CompetitionConfig
 from competition.standing import Standing, standing
@@ -32,6 +40,14 @@ class Run:
         value = self.result.get("metrics", {}).get(name)
         return None if isinstance(value, bool) else value
 
+    def replicates(self, name: str) -> np.ndarray | None:
+        samples = (self.result.get("uncertainty") or {}).get("samples", {}).get(name)
+        return np.asarray(samples, dtype=np.float64) if samples else None
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        bounds = (self.result.get("uncertainty") or {}).get("intervals", {}).get(name)
+        return tuple(bounds) if bounds else None
+
 
 @dataclass
 class Row:
@@ -41,6 +57,31 @@ class Row:
     baseline: bool
     history: list[Run] = field(default_factory=list)
     note: str = ""
+    rank_range: tuple[int, int] | None = None  # a tie group's first and last positions
+
+    @property
+    def rank_label(self) -> str:
+        if self.rank is None:
+            return ""
+        low, high = self.rank_range or (self.rank, self.rank)
+        return str(low) if low == high else f"{low}–{high}"
+
+    @property
+    def tied(self) -> bool:
+        return self.rank_range is not None and self.rank_range[0] != self.rank_range[1]
+
+
+def differ(a: Run, b: Run, metric: str, level: float = 0.95) -> bool:
+    """Whether two runs' values of `metric` differ beyond their sampling noise (see the module)."""
+    first, second = a.replicates(metric), b.replicates(metric)
+    if first is None or second is None:
+        return True  # no replicates (an older result): taken as exact
+    count = min(len(first), len(second))
+    noise = (first[:count] - first[:count].mean()) - (second[:count] - second[:count].mean())
+    difference = a.metric(metric) - b.metric(metric)
+    tail = (1 - level) / 2 * 100
+    low, high = difference + np.percentile(noise, tail), difference + np.percentile(noise, 100 - tail)
+    return not (low <= 0.0 <= high)
 
 
 def load_runs(results_dir: str | Path) -> list[Run]:
@@ -103,8 +144,19 @@ def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
         if not row.baseline and not row.note:
             position += 1
             row.rank = position
+    _tie_groups([row for row in ranked if row.rank is not None], config.rank_by)
     unranked.sort(key=lambda row: row.team)
     return ranked + unranked
+
+
+def _tie_groups(rows: list[Row], metric: str) -> None:
+    """Chain neighbours that do not differ; each chain's rows share its first and last positions."""
+    start = 0
+    for index in range(1, len(rows) + 1):
+        if index == len(rows) or differ(rows[index - 1].run, rows[index].run, metric):
+            for row in rows[start:index]:
+                row.rank_range = (rows[start].rank, rows[index - 1].rank)
+            start = index
 
 
 def _choose(runs: list[Run], config: CompetitionConfig) -> Run:
