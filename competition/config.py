@@ -98,7 +98,7 @@ _TABLES: dict[str, tuple[type, dict[str, tuple[type, ...]]]] = {
 class CompetitionConfig:
     title: str = "MNIST GAN competition"  # the competition's name, shown on every page
     results_dir: str = "results"
-    rank_by: str = "mnist.fid"
+    rank_by: str | None = None  # None: inception.fid when every ranked result has it, else mnist.fid
     selection: str = "best"  # best | latest run of each team
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     decimals: dict[str, int] = field(default_factory=dict)
@@ -126,8 +126,8 @@ class CompetitionConfig:
         if self.rule_violation not in RULE_VIOLATION_POLICIES:
             raise ValueError(f"rule_violation must be one of {list(RULE_VIOLATION_POLICIES)}, "
                              f"not {self.rule_violation!r}")
-        if self.rank_by not in self.metrics:
-            self.metrics.insert(0, self.rank_by)
+        if self.rank_by is not None and self.rank_by not in self.metrics:
+            self.metrics = [self.rank_by, *self.metrics]
         if isinstance(self.deadline, str):
             self.deadline = datetime.fromisoformat(self.deadline)
         if self.deadline is not None and self.deadline.tzinfo is None:

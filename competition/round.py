@@ -55,6 +55,7 @@ class Settings:
     seed_commitment: str  # sha256 of the seed: the key changes with the seed, the seed stays secret
     k: int = 3
     install_requirements: bool = False
+    final: bool = False  # a final round's evaluations are its own (the final table reads only those)
 
     def key(self, submission_sha256: str) -> str:
         payload = json.dumps({"submission": submission_sha256, **asdict(self)}, sort_keys=True)
@@ -83,10 +84,10 @@ def round_seed(config: CompetitionConfig, new_seed: bool = False) -> int:
     return int(path.read_text().strip())
 
 
-def settings_for(config: CompetitionConfig, seed: int) -> Settings:
+def settings_for(config: CompetitionConfig, seed: int, final: bool = False) -> Settings:
     return Settings(EVALUATOR_VERSION, tuple(config.features), config.limits.samples, float(config.limits.timeout),
                     str(config.limits.memory), config.limits.batch_size, config.gpu, commitment(seed),
-                    install_requirements=config.requirements.install)
+                    install_requirements=config.requirements.install, final=final)
 
 
 def existing_results(results_dir: Path, team: str) -> list[tuple[Path, dict]]:
@@ -116,6 +117,7 @@ class Round:
         self.journal: Journal | None = None
         self.seed: int | None = None
         self.settings: Settings | None = None
+        self.final = False  # started after the deadline: each team's last submission before it
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -133,7 +135,11 @@ class Round:
         self.round_dir = latest if resumed else self.rounds_dir / _new_round_id(self.rounds_dir)
         self.journal = Journal(self.round_dir / "journal.jsonl")
         self.seed = round_seed(self.config, self.new_seed and not resumed)
-        self.settings = settings_for(self.config, self.seed)
+        if resumed:
+            self.final = json.loads((self.round_dir / "round.json").read_text()).get("final", False)
+        else:
+            self.final = self.config.deadline is not None and datetime.now(timezone.utc) > self.config.deadline
+        self.settings = settings_for(self.config, self.seed, self.final)
         for folder in ("done", "logs", "slurm"):
             (self.round_dir / folder).mkdir(parents=True, exist_ok=True)
         if resumed:
@@ -146,10 +152,12 @@ class Round:
         else:
             if self.config.source is None:
                 raise RoundError("a round needs its competition.toml on disk")
-            result_files.write_json(self.round_dir / "round.json", {"config": str(self.config.source.resolve())})
+            result_files.write_json(self.round_dir / "round.json", {"config": str(self.config.source.resolve()),
+                                                                    "final": self.final})
             result_files.write_json(self.round_dir / "settings.json",
                                     asdict(self.settings) | {"features": list(self.settings.features)})
             self.journal.append("round_started", pid=os.getpid(), teams=[t.name for t in self.config.teams],
+                                final=self.final,
                                 seed_commitment=self.settings.seed_commitment,
                                 seed=None if self.config.seed == "secret" else self.seed)
         return resumed
@@ -178,7 +186,7 @@ class Round:
             if team.name in plan:
                 continue
             try:
-                fetched = fetch(team, self.config, cache)
+                fetched = fetch(team, self.config, cache, self.config.deadline if self.final else None)
             except FetchError as err:
                 self.journal.append("fetch_failed", team=team.name, verdict="FETCH_FAILED", reason=str(err))
                 if progress:
@@ -221,7 +229,7 @@ class Round:
             created = result.get("created", "")
             if round_info and created[:10] == today.isoformat():
                 used += 1
-        if self.config.quota is not None and used >= self.config.quota:
+        if self.config.quota is not None and not self.final and used >= self.config.quota:
             return f"quota: {used} evaluation(s) today, the limit is {self.config.quota}", None
         return None
 

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from competition.config import CompetitionConfig, Team
@@ -46,14 +47,19 @@ def is_git(team: Team, base: Path) -> bool:
     return (path / "HEAD").is_file() and (path / "objects").is_dir() and not (path / "generate.py").exists()
 
 
-def fetch(team: Team, config: CompetitionConfig, cache: Path) -> Fetched:
-    """The team's folder, ready to evaluate; raises FetchError."""
+FINAL_DEPTH = 200  # commits fetched to find the last one before the deadline
+
+
+def fetch(team: Team, config: CompetitionConfig, cache: Path, before: datetime | None = None) -> Fetched:
+    """The team's folder, ready to evaluate; raises FetchError. With `before` (a final round), a git
+    source is checked out at its last commit before that time."""
     started = time.monotonic()
     base = config.source.parent if config.source is not None else Path.cwd()
     if is_git(team, base):
         source = team.source if URL.match(team.source) else str((base / team.source).resolve())
         folder = cache / team.name
-        commit = _git_checkout(source, team.ref, folder, config.fetch.timeout, parse_size(config.fetch.max_bytes))
+        commit = _git_checkout(source, team.ref, folder, config.fetch.timeout, parse_size(config.fetch.max_bytes),
+                               before)
         kind = "git"
     else:
         folder = (base / team.source).resolve()
@@ -125,33 +131,43 @@ def _size(path: Path) -> int:
     return total
 
 
-def _git_checkout(source: str, ref: str | None, folder: Path, timeout: float, max_bytes: int) -> str:
-    """A shallow checkout of `ref` (default: the remote's HEAD) in `folder`; returns the commit."""
+def _git_checkout(source: str, ref: str | None, folder: Path, timeout: float, max_bytes: int,
+                  before: datetime | None = None) -> str:
+    """A shallow checkout of `ref` (default: the remote's HEAD) in `folder`; returns the commit.
+    With `before`: the last commit before that time, among the latest FINAL_DEPTH."""
     deadline = time.monotonic() + timeout
     remaining = lambda: max(deadline - time.monotonic(), 1.0)  # noqa: E731 - one budget for all steps
+    depth = str(FINAL_DEPTH if before else 1)
+    fetched = False
     if (folder / ".git").is_dir():
         try:
             if _git(["remote", "get-url", "origin"], folder, remaining()) != source:
                 raise FetchError("a different origin")
-            _git(["fetch", "--depth", "1", "--no-tags", "--force", "origin", ref or "HEAD"], folder, remaining(),
+            _git(["fetch", "--depth", depth, "--no-tags", "--force", "origin", ref or "HEAD"], folder, remaining(),
                  folder, max_bytes)
             _git(["checkout", "--force", "--detach", "FETCH_HEAD"], folder, remaining())
-            _git(["clean", "-ffdxq"], folder, remaining())
-            return _git(["rev-parse", "HEAD"], folder, remaining())
+            fetched = True
         except FetchError:
             remove_tree(folder)  # start again from a fresh clone
     elif folder.exists():
         remove_tree(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    arguments = ["clone", "--depth", "1", "--no-tags", "--single-branch", "--no-recurse-submodules"]
-    if ref:
-        arguments += ["--branch", ref]
-    try:
-        _git([*arguments, "--", source, str(folder)], None, remaining(), folder, max_bytes)
-    except FetchError:
-        if folder.exists():
-            remove_tree(folder)
-        raise
+    if not fetched:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        arguments = ["clone", "--depth", depth, "--no-tags", "--single-branch", "--no-recurse-submodules"]
+        if ref:
+            arguments += ["--branch", ref]
+        try:
+            _git([*arguments, "--", source, str(folder)], None, remaining(), folder, max_bytes)
+        except FetchError:
+            if folder.exists():
+                remove_tree(folder)
+            raise
+    if before is not None:
+        commit = _git(["rev-list", "-1", f"--before={before.isoformat()}", "HEAD"], folder, remaining())
+        if not commit:
+            raise FetchError(f"no commit before the deadline ({before.isoformat()}) among the last {FINAL_DEPTH}")
+        _git(["checkout", "--force", "--detach", commit], folder, remaining())
+    _git(["clean", "-ffdxq"], folder, remaining())
     return _git(["rev-parse", "HEAD"], folder, remaining())
 
 

@@ -25,7 +25,7 @@ class TaskError(Exception):
     """The task cannot run (a missing plan, a seed that does not match the round's)."""
 
 
-def round_context(round_dir: Path) -> tuple[dict, dict, CompetitionConfig]:
+def round_context(round_dir: Path) -> tuple[dict, dict, CompetitionConfig, dict]:
     """The round's settings, plan and configuration, as the round recorded them."""
     try:
         settings = json.loads((round_dir / "settings.json").read_text())
@@ -33,13 +33,13 @@ def round_context(round_dir: Path) -> tuple[dict, dict, CompetitionConfig]:
         context = json.loads((round_dir / "round.json").read_text())
     except (OSError, ValueError) as err:
         raise TaskError(f"{round_dir} is not a planned round: {err}") from err
-    return settings, plan, CompetitionConfig.load(context["config"])
+    return settings, plan, CompetitionConfig.load(context["config"]), context
 
 
 def run_task(round_dir: Path, team: str) -> dict:
     """Evaluate `team`; returns the marker it wrote."""
     started = time.monotonic()
-    settings, plan, config = round_context(round_dir)
+    settings, plan, config, context = round_context(round_dir)
     if team not in plan:
         raise TaskError(f"{team} is not in the round's plan")
     entry = plan[team]
@@ -57,7 +57,7 @@ def run_task(round_dir: Path, team: str) -> dict:
     run_id = result_files.new_run_id()
     result.update(run_id=run_id, name=team)
     result["round"] = {"id": round_dir.name, "key": entry["key"], "commit": entry["commit"],
-                       "kind": entry["kind"], "ref": entry.get("ref")}
+                       "kind": entry["kind"], "ref": entry.get("ref"), "final": context.get("final", False)}
     results_dir = config.path(config.results_dir)
     path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root)
     marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),

@@ -1,6 +1,9 @@
-"""Write the static site: index (ranking), one page per team, plots, CSV and JSON exports.
+"""Write the static site: the daily ranking, the final standings once the deadline has passed, one
+page per team, plots, CSV and JSON exports. It works from disk: no server, no JavaScript framework
+(a few lines of plain JavaScript sort the tables; they read fine without).
 
-Everything a team controls (names, logs, reasons) goes through Jinja2 autoescaping.
+Everything a team controls (names, logs, reasons) goes through Jinja2 autoescaping, and no page
+shows an organiser's folder (`public`).
 """
 
 from __future__ import annotations
@@ -11,16 +14,21 @@ import io
 import json
 import re
 import sys
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from leaderboard import plots
 from competition.config import CompetitionConfig
+from evaluator.metrics import describe, label
 from evaluator.results import write_file
-from evaluator.metrics import describe, label, lower_is_better
-from leaderboard.ranking import Row, build_rows, load_runs
+from evaluator.sandbox.requirements import summarise
+from leaderboard import plots
+from leaderboard.ranking import Row, build_rows, final_runs, load_runs, resolved
+
+STANDOUT_FLAGS = ("rule_violation", "memorisation")  # shown loud; everything else stays quiet
 
 
 def slug(name: str) -> str:
@@ -34,16 +42,40 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = lambda value, decimals=3: "" if value is None else (
         str(value) if isinstance(value, (int, bool)) else f"{value:.{decimals}f}")
+    env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M") if moment else ""
     return env
+
+
+@dataclass
+class Column:
+    """A metric column: its result name and what the catalogue says about it."""
+
+    name: str
+    title: str  # "Inception FID"
+    arrow: str  # ↓ ↑ ≈ 1
+    definition: str
+    decimals: int
+
+
+def columns_for(config: CompetitionConfig) -> list[Column]:
+    out = []
+    for name in config.metrics:
+        entry = describe(name)
+        out.append(Column(name, label(name), entry.arrow() if entry else "",
+                          entry.definition if entry else name, config.decimals_for(name)))
+    return out
 
 
 def export_rows(rows: list[Row], config: CompetitionConfig) -> list[dict]:
     out = []
     for row in rows:
-        entry = {"rank": row.rank, "team": row.team, "baseline": row.baseline, "verdict": row.run.verdict,
-                 "run_id": row.run.run_id, "created": row.run.created.isoformat(),
-                 "flags": ";".join(f["code"] for f in row.run.result.get("flags", [])), "note": row.note}
+        entry = {"rank": row.rank, "rank_range": row.rank_label, "team": row.team, "baseline": row.baseline,
+                 "verdict": row.run.verdict, "run_id": row.run.run_id, "created": row.run.created.isoformat(),
+                 "entries": len(row.history), "flags": ";".join(f["code"] for f in row.run.result.get("flags", [])),
+                 "note": row.note}
         entry.update({metric: row.run.metric(metric) for metric in config.metrics})
+        interval = row.run.interval(config.rank_by)
+        entry[f"{config.rank_by} 95% interval"] = list(interval) if interval else None
         out.append(entry)
     return out
 
@@ -75,23 +107,36 @@ def public(result: dict) -> dict:
     return scrub(result)
 
 
-def build_site(results_dirs: Path | list[Path], site_dir: Path, config: CompetitionConfig) -> Path:
-    """The whole site from every result.json under one or more results folders."""
-    folders = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
-    runs = [run for folder in folders for run in load_runs(folder)]
-    rows = build_rows(runs, config)
-    site_dir.mkdir(parents=True, exist_ok=True)
-    (site_dir / "teams").mkdir(exist_ok=True)
-    (site_dir / "assets").mkdir(exist_ok=True)
-    env = _environment()
-    columns = [{"name": m, "lower": lower_is_better(m), "label": (describe(m).arrow() if describe(m) else ""),
-                "title": label(m), "decimals": config.decimals_for(m)} for m in config.metrics]
+def _row_view(row: Row) -> dict:
+    """What the index shows of a row beyond its metrics: badges, quiet notes, entries, last run."""
+    flags = row.run.result.get("flags", [])
+    loud = [flag for flag in flags if flag.get("code") in STANDOUT_FLAGS]
+    quiet = [flag for flag in flags if flag.get("code") not in STANDOUT_FLAGS]
+    grouped = summarise(row.run.result.get("requirements") or [])
+    notes = [*(f"{flag['code']}: {flag['message']}" for flag in quiet), *([grouped[1]] if grouped else [])]
+    return {"loud": loud, "notes": notes, "entries": len(row.history),
+            "last": max((run.created for run in row.history), default=None)}
 
-    ranked = [r for r in rows if r.rank is not None or (r.baseline and r.run.ok)]
-    scatter = plots.scatter([(r.team, r.run.metric("mnist.precision") or 0.0,
-                              r.run.metric("mnist.recall") or 0.0, r.baseline)
-                             for r in ranked if r.run.metric("mnist.precision") is not None],
-                            "Precision and recall (MNIST features)", "precision", "recall")
+
+def _write_exports(site_dir: Path, name: str, rows: list[Row], config: CompetitionConfig) -> None:
+    exported = export_rows(rows, config)
+    write_file(site_dir / f"{name}.json", json.dumps(
+        {"title": config.title, "rank_by": config.rank_by, "rows": exported}, indent=2) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(exported[0]) if exported else ["team"])
+    writer.writeheader()
+    writer.writerows({key: csv_cell(value) for key, value in entry.items()} for entry in exported)
+    write_file(site_dir / f"{name}.csv", buffer.getvalue())
+
+
+def _plots(rows: list[Row], config: CompetitionConfig, space: str) -> list[str]:
+    shown = [row for row in rows if row.in_table]
+    numbered = [(row.rank_label or ("B" if row.baseline else "–"), row.team,
+                 row.run.metric(f"{space}.precision"), row.run.metric(f"{space}.recall"), row.baseline)
+                for row in shown if row.run.metric(f"{space}.precision") is not None]
+    scatter = plots.scatter(numbered, f"Precision and recall ({label(space + '.fid').split()[0]} features)",
+                            "precision", "recall")
+    runs = [run for row in rows for run in row.history]
     first = min((run.created for run in runs), default=None)
     series = {}
     for row in rows:
@@ -99,17 +144,28 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
                   for run in row.history if run.ok and run.metric(config.rank_by) is not None]
         if points and not row.baseline:
             series[row.team] = points
-    over_time = plots.lines(series, f"{config.rank_by} over time", "days since the first run",
-                            config.rank_by)
+    over_time = plots.lines(series, f"{label(config.rank_by)} over time", "days since the first run",
+                            label(config.rank_by))
+    return [scatter, over_time]
 
-    exported = export_rows(rows, config)
-    write_file(site_dir / "leaderboard.json", json.dumps(
-        {"title": config.title, "rank_by": config.rank_by, "rows": exported}, indent=2) + "\n")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(exported[0]) if exported else ["team"])
-    writer.writeheader()
-    writer.writerows({key: csv_cell(value) for key, value in entry.items()} for entry in exported)
-    write_file(site_dir / "leaderboard.csv", buffer.getvalue())
+
+def build_site(results_dirs: Path | list[Path], site_dir: Path, config: CompetitionConfig,
+               now: datetime | None = None) -> Path:
+    """The whole site from every result.json under one or more results folders."""
+    folders = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+    runs = [run for folder in folders for run in load_runs(folder)]
+    final, final_round = final_runs(runs)
+    daily = [run for run in runs if not (run.result.get("round") or {}).get("final")]
+    config, why = resolved(daily or runs, config)
+    rows = build_rows(daily, config)
+    site_dir.mkdir(parents=True, exist_ok=True)
+    for folder in ("teams", "assets"):
+        (site_dir / folder).mkdir(exist_ok=True)
+    env = _environment()
+    columns = columns_for(config)
+    ranking_entry = describe(config.rank_by)
+    space = config.rank_by.split(".")[0] if config.rank_by.split(".")[0] in ("mnist", "inception", "vgg16") else "mnist"
+    thumbnails = {}
 
     for row in rows:
         page = slug(row.team)
@@ -124,28 +180,51 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
             if (run.directory / "closest.png").exists():
                 closest = f"{page}-{run.run_id}-closest.png"
                 write_file(site_dir / "assets" / closest, (run.directory / "closest.png").read_bytes())
+            if run is row.run and grid:
+                thumbnails[row.team] = f"assets/{grid}"
             log_path = run.directory / "log.txt"
             details = run.result.get("details", {})
             histogram = details.get("class_coverage.histogram")
             runs_out.append({
                 "run": run, "grid": grid, "closest": closest,
-                "closest_pairs": run.result.get("details", {}).get("memorisation.closest") or [],
+                "closest_pairs": details.get("memorisation.closest") or [],
                 "log": log_path.read_text(errors="replace") if log_path.exists() else "",
                 "histogram": plots.bars(histogram, [str(d) for d in range(10)],
                                         details.get("class_coverage.reference_histogram"),
-                                        "digits in the samples (dashed: MNIST test)") if histogram else None,
-                "metrics": run.result.get("metrics", {}),
+                                        "digits of the recognisable samples (dashed: MNIST test)")
+                if histogram else None,
+                "metrics": [(label(name), name, describe(name).formatted(value) if describe(name) else value,
+                             run.interval(name)) for name, value in run.result.get("metrics", {}).items()],
+                "requirements": summarise(run.result.get("requirements") or []),
                 "json": json.dumps({k: run.result.get(k) for k in ("submission", "generation", "timings_s",
                                                                      "environment", "feature_extractors",
-                                                                     "reference", "requirements", "rule_check")},
-                                   indent=2, default=str),
+                                                                     "reference", "requirements", "rule_check",
+                                                                     "round")}, indent=2, default=str),
             })
         write_file(site_dir / row.page, env.get_template("team.html").render(
             config=config, row=row, runs=runs_out, columns=columns))
-    index = env.get_template("index.html").render(
-        config=config, rows=rows, columns=columns, scatter=scatter, over_time=over_time,
-        rank_lower=lower_is_better(config.rank_by),
-        generated=max((run.created for run in runs), default=None))
+
+    ranked = [row for row in rows if row.in_table]
+    apart = [row for row in rows if not row.in_table]
+    views = {row.team: _row_view(row) for row in rows}
+    _write_exports(site_dir, "leaderboard", rows, config)
+    moment = now or datetime.now(timezone.utc)
+    deadline_passed = config.deadline is not None and moment > config.deadline
+    final_rows = build_rows(final, replace(config, deadline=None)) if final else []
+    for row in final_rows:
+        row.page = f"teams/{slug(row.team)}.html"
+        views.setdefault(row.team, _row_view(row))
+    common = dict(config=config, columns=columns, ranking=ranking_entry, rank_title=label(config.rank_by), why=why,
+                  views=views,
+                  thumbnails=thumbnails, deadline_passed=deadline_passed, has_final=bool(final_rows),
+                  final_round=final_round, generated=max((run.created for run in runs), default=None))
+    if final_rows:
+        _write_exports(site_dir, "final", final_rows, config)
+        write_file(site_dir / "final.html", env.get_template("index.html").render(
+            **common, rows=[r for r in final_rows if r.in_table], apart=[r for r in final_rows if not r.in_table],
+            plots=_plots(final_rows, config, space), page="final"))
+    index = env.get_template("index.html").render(**common, rows=ranked, apart=apart,
+                                                   plots=_plots(rows, config, space), page="daily")
     write_file(site_dir / "index.html", index)
     return site_dir / "index.html"
 

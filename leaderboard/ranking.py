@@ -9,7 +9,7 @@ other). Ties chain along the sorted table, and a chain shares a rank range such 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -58,6 +58,7 @@ class Row:
     history: list[Run] = field(default_factory=list)
     note: str = ""
     rank_range: tuple[int, int] | None = None  # a tie group's first and last positions
+    in_table: bool = True  # False: shown apart (no successful run, disqualified, only late runs)
 
     @property
     def rank_label(self) -> str:
@@ -107,6 +108,32 @@ def is_baseline(run: Run, config: CompetitionConfig) -> bool:
     return "baselines" in Path(path).parts
 
 
+def ranking_metric(runs: list[Run], config: CompetitionConfig) -> tuple[str, str]:
+    """(metric, why): the configured one, else inception.fid when every successful run has it."""
+    if config.rank_by:
+        return config.rank_by, "set in competition.toml"
+    scored = [run for run in runs if run.ok]
+    if scored and all(run.metric("inception.fid") is not None for run in scored):
+        return "inception.fid", "the default: every ranked result has Inception features"
+    return "mnist.fid", "the default while some results lack Inception features (--features mnist,inception)"
+
+
+def resolved(runs: list[Run], config: CompetitionConfig) -> tuple[CompetitionConfig, str]:
+    """The config with its ranking metric decided (and shown first among the columns)."""
+    metric, why = ranking_metric(runs, config)
+    return replace(config, rank_by=metric), why
+
+
+def final_runs(runs: list[Run]) -> tuple[list[Run], str | None]:
+    """The runs of the latest final round (one started after the deadline: each team's last
+    submission before it, evaluated with that round's seed), and the round's id."""
+    finals = [run for run in runs if (run.result.get("round") or {}).get("final")]
+    if not finals:
+        return [], None
+    latest = max(run.result["round"]["id"] for run in finals)
+    return [run for run in finals if run.result["round"]["id"] == latest], latest
+
+
 def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
     """Ranked rows first (by rank_by, ties to the earlier run), then unranked ones.
 
@@ -114,6 +141,8 @@ def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
     never ranked: when a team has no other run, it is placed with a badge and no rank (policy
     `unranked`) or listed among the unranked rows as disqualified (policy `disqualify`).
     """
+    if config.rank_by is None:
+        config, _ = resolved(runs, config)
     teams: dict[str, list[Run]] = {}
     for run in runs:
         teams.setdefault(run.name, []).append(run)
@@ -137,7 +166,7 @@ def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
                 note = "no run before the deadline"
             else:
                 note = "no successful run"
-            unranked.append(Row(team, team_runs[-1], None, baseline, team_runs, note))
+            unranked.append(Row(team, team_runs[-1], None, baseline, team_runs, note, in_table=False))
     ranked.sort(key=lambda row: (_sort_value(row.run, config), row.run.created, row.run.run_id))
     position = 0
     for row in ranked:  # baselines and violations sit among the teams, in order, but take no rank
