@@ -146,7 +146,8 @@ class CopyIndex:
             better = value > best
             best[better] = value[better]
             where[better] = candidates[better, column[better]]
-        return best.double().numpy(), where.numpy()
+        # float16 references round a perfect copy's correlation a hair above 1: a correlation is at most 1
+        return best.double().clamp(-1.0, 1.0).numpy(), where.numpy()
 
 
 @dataclass
