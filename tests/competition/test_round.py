@@ -170,3 +170,24 @@ def test_usage_errors(tmp_path):
     bad.write_text('title = "no teams"\n')
     outcome = CliRunner().invoke(main, ["round", str(bad)])
     assert outcome.exit_code == 2 and "no [[teams]]" in outcome.output
+
+
+def test_a_round_after_the_deadline_is_the_final_round(tmp_path, env):
+    """Each git team's last commit before the deadline, its own evaluation, and final.html."""
+    source = kit(tmp_path / "src", note="before the deadline")
+    run = lambda *args, date: subprocess.run(["git", *args], cwd=source, check=True, capture_output=True,  # noqa: E731
+                                             env={**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
+    run("init", "-q", "-b", "main", date="2026-01-01T10:00:00Z")
+    run("add", "-A", date="2026-01-01T10:00:00Z")
+    run("-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "on time", date="2026-01-01T10:00:00Z")
+    early = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True).stdout.strip()
+    (source / "NOTE.txt").write_text("after the deadline")
+    run("add", "-A", date="2026-06-01T10:00:00Z")
+    run("-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "late", date="2026-06-01T10:00:00Z")
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(tmp_path / "team.git")], check=True)
+    config = write_config(tmp_path, [("a", "team.git", "main")], extra="deadline = 2026-03-01T00:00:00Z\n")
+    outcome = competition(["round", str(config)], env)
+    assert outcome.returncode == 0, outcome.stderr[-3000:]
+    [result] = results_of(tmp_path, "a")
+    assert result["round"]["final"] is True and result["round"]["commit"] == early
+    assert (tmp_path / "site" / "final.html").exists()
