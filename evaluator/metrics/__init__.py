@@ -1,11 +1,13 @@
 """Metric registry and catalogue. Every built-in metric is registered below, in one block, in the order
 results and tables show them; each value it reports is described once (registry.Value)."""
 
-from evaluator.metrics.class_coverage import class_coverage
-from evaluator.metrics.density_coverage import density_coverage
-from evaluator.metrics.fid_metric import fid
-from evaluator.metrics.memorisation import memorisation
-from evaluator.metrics.precision_recall import precision_recall_metric
+# Imported under other names: the package's attributes `fid`, `class_coverage`, `memorisation` stay the
+# submodules of those names.
+from evaluator.metrics.class_coverage import class_coverage as _class_coverage
+from evaluator.metrics.density_coverage import density_coverage as _density_coverage
+from evaluator.metrics.fid_metric import fid as _fid
+from evaluator.metrics.memorisation import memorisation as _memorisation
+from evaluator.metrics.precision_recall import precision_recall_metric as _precision_recall
 from evaluator.metrics.registry import (METRICS, SPACE_LABELS, Metric, Value, describe, label, lower_is_better,
                                         markdown_table, register_metric, select, sort_key)
 
@@ -33,12 +35,12 @@ def metric_name(space: str, key: str) -> str:
 
 
 # ---- every registration, in display order -----------------------------------------------------
-register_metric("fid", "features", fid, "Fréchet distance of Gaussian fits", (
+register_metric("fid", "features", _fid, "Fréchet distance of Gaussian fits", (
     Value(KEY_METRIC_FID, "FID", "lower", "{:.3f}",
           "Fréchet distance between Gaussian fits to the samples' and the reference's features",
           "https://arxiv.org/abs/1706.08500", ranked=True),
 ))
-register_metric("precision_recall", "features", precision_recall_metric,
+register_metric("precision_recall", "features", _precision_recall,
                 "Kynkäänniemi et al. 2019 improved precision and recall, k-NN balls", (
     Value(KEY_METRIC_PRECISION, "precision", "higher", "{:.4f}",
           "share of samples inside the k-nearest-neighbour ball (k = 3) of some reference image",
@@ -47,7 +49,7 @@ register_metric("precision_recall", "features", precision_recall_metric,
           "share of reference images inside the k-nearest-neighbour ball (k = 3) of some sample",
           KYNKAANNIEMI, "share of reference images", ranked=True),
 ))
-register_metric("density_coverage", "features", density_coverage,
+register_metric("density_coverage", "features", _density_coverage,
                 "Naeem et al. 2020 density (about 1 for real data) and coverage", (
     Value(KEY_METRIC_DENSITY, "density", "target", "{:.4f}",
           "mean number of reference k-NN balls containing a sample, divided by k (1 for real data)",
@@ -56,7 +58,7 @@ register_metric("density_coverage", "features", density_coverage,
           "share of reference images whose k-NN ball holds at least one sample", NAEEM,
           "share of reference images", ranked=True),
 ))
-register_metric("class_coverage", "samples", class_coverage,
+register_metric("class_coverage", "samples", _class_coverage,
                 "Digit histogram of the recognisable samples, its distance to MNIST's, digits present", (
     Value("tv_distance", "Class TV distance", "lower", "{:.4f}",
           "total variation between the recognisable samples' digit histogram and the test split's",
@@ -69,7 +71,7 @@ register_metric("class_coverage", "samples", class_coverage,
           "share of samples whose classifier features lie where real digits' do (Mahalanobis distance)",
           "https://arxiv.org/abs/1807.03888", "share of samples"),
 ))
-register_metric("memorisation", "samples", memorisation,
+register_metric("memorisation", "samples", _memorisation,
                 "Near-copies of MNIST digits (either split), through noise, blur, shifts and contrast", (
     Value("near_copy_fraction", "Near-copies", "lower", "{:.4f}",
           "share of samples more similar to an MNIST digit than unseen digits of its class get",
