@@ -18,7 +18,7 @@ def test_the_minimal_form(tmp_path):
                             'ref = "main"\n[[teams]]\nname = "team-b"\nsource = "https://git.example/b.git"\n')
     assert config.results_dir == "results"
     assert config.teams == [Team("team-a", "path/to/folder", "main"), Team("team-b", "https://git.example/b.git")]
-    assert config.rule_violation == "unranked" and config.rank_by == "mnist.fid"
+    assert config.rule_violation == "unranked" and config.rank_by is None  # decided by the leaderboard
 
 
 def test_an_empty_file_is_every_default(tmp_path):
