@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from baselines.train import BASELINES_DIR
+from baselines.recipes import BASELINES_DIR
 from evaluator.metrics import describe, label
 
 # Columns by result name; labels, directions and formats come from the metric catalogue.
@@ -34,7 +34,7 @@ def table(results_dir: Path) -> str:
               "evaluated on", "epochs", "train (s)", "trained on"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, result in sorted(latest_results(results_dir).items()):
-        manifest_path = BASELINES_DIR / name / "checkpoints" / "manifest.json"
+        manifest_path = BASELINES_DIR / name / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         cells = [name]
         for name in COLUMNS:

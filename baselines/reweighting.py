@@ -23,7 +23,7 @@ from rich.console import Console
 from baselines.kit import LATENT_DIM, Generator
 from baselines.networks import Discriminator, ImportanceNetwork
 from baselines.objectives.wgan import gradient_penalty
-from baselines.train import BASELINES_DIR, load_training_data, sha256_file
+from baselines.train import BASELINES_DIR, load_training_data
 from evaluator import mnist
 
 
@@ -101,19 +101,22 @@ def weight_critic_correlation(generator, critic, weights, device, count: int = 5
 @click.option("--seed", default=0, show_default=True)
 @click.option("--data-root", envvar=mnist.ENV_VAR, default=None)
 def main(base: str, steps: int, device: str, seed: int, data_root: str | None) -> None:
-    """Train w(z) on top of baselines/BASE and write W.pth for its latent-sampling folders."""
-    from baselines.folders import DERIVED, build_folders
+    """Train w(z) on top of the recipe BASE and store W.pth for its latent-sampling recipes."""
+    from baselines.recipes import RecipeError, find_weights, recipes, store_state
 
     console = Console()
-    checkpoints = BASELINES_DIR / base / "checkpoints"
-    if not (checkpoints / "D.pth").exists():
-        raise click.UsageError(f"{checkpoints} has no D.pth to initialise the critic from")
-    manifest = json.loads((checkpoints / "manifest.json").read_text())
+    recipe = recipes().get(base)
+    if recipe is None or "D.pth" not in recipe.files:
+        raise click.UsageError(f"baselines/{base} has no recipe with a D.pth to initialise the critic from")
     torch_device = torch.device(device)
     generator = Generator().to(torch_device)
-    generator.load_state_dict(torch.load(checkpoints / "G.pth", map_location=torch_device, weights_only=True))
-    critic = Discriminator(manifest.get("d_dropout", 0.0)).to(torch_device)
-    critic.load_state_dict(torch.load(checkpoints / "D.pth", map_location=torch_device, weights_only=True))
+    critic = Discriminator(recipe.manifest.get("d_dropout", 0.0)).to(torch_device)
+    try:
+        for network, name in ((generator, "G.pth"), (critic, "D.pth")):
+            network.load_state_dict(torch.load(find_weights(recipe.files[name]), map_location=torch_device,
+                                               weights_only=True))
+    except RecipeError as err:
+        raise click.UsageError(str(err)) from err
     config = ReweightingConfig(steps=steps, seed=seed)
     started = time.perf_counter()
     weights = train_reweighting(generator, critic, load_training_data(data_root, device), config,
@@ -122,14 +125,14 @@ def main(base: str, steps: int, device: str, seed: int, data_root: str | None) -
     console.print(f"corr(w(z), D(G(z))) = {correlation:.3f}")
     out = BASELINES_DIR / "_reweighting" / base
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.cpu() for k, v in weights.state_dict().items()}, out / "W.pth")
+    digest = store_state(weights.state_dict())
     (out / "manifest.json").write_text(json.dumps({
         "base": base, "command": " ".join(["train-reweighting", *sys.argv[1:]]),
         "config": asdict(config), "wall_time_s": round(time.perf_counter() - started, 1),
         "device": device, "torch": torch.__version__, "w_critic_correlation": correlation,
-        "files": {"W.pth": sha256_file(out / "W.pth")}}, indent=2) + "\n")
-    build_folders([name for name, spec in DERIVED.items() if spec.get("weights_from") == base])
-    console.print(f"wrote {out / 'W.pth'}")
+        "files": {"W.pth": digest}}, indent=2) + "\n")
+    console.print(f"stored W.pth as baselines/weights/{digest}.pth; the latent recipes of {base} name it in "
+                  f"their manifest.json")
 
 
 if __name__ == "__main__":

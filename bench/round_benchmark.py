@@ -26,11 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from baselines.recipes import assemble  # noqa: E402
+
 
 def team_folders(root: Path, count: int) -> list[str]:
     """`count` distinct submissions: the kit, every baseline, then copies drawing with other seeds."""
-    sources = [REPO / "submission", *sorted(p for p in (REPO / "baselines").iterdir()
-                                            if (p / "generate.py").is_file())]
+    sources = [REPO / "submission", *assemble(out_dir=root.parent / "baselines")]
     names = []
     for index in range(count):
         source = sources[index % len(sources)]

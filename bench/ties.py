@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from baselines.recipes import assemble  # noqa: E402
 from competition.config import CompetitionConfig  # noqa: E402
 from evaluator import results  # noqa: E402
 from evaluator.pipeline import EvaluationOptions  # noqa: E402
@@ -26,7 +27,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="ties-"))
     options = EvaluationOptions(metrics=("fid", "precision_recall", "density_coverage"))
     runs = [(f"kit-seed{seed}", REPO / "submission", seed) for seed in range(1, 6)]
-    runs += [("wgan", REPO / "baselines" / "wgan", 1), ("wgan-gp", REPO / "baselines" / "wgan-gp", 1)]
+    wgan, wgan_gp = assemble(["wgan", "wgan-gp"], root / "baselines")
+    runs += [("wgan", wgan, 1), ("wgan-gp", wgan_gp, 1)]
     for team, folder, seed in runs:
         copy = root / "teams" / team
         shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("samples"))

@@ -22,6 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from baselines.recipes import assemble  # noqa: E402
 from evaluator import mnist  # noqa: E402
 from tests.leaderboard.test_browser import chromium  # noqa: E402
 
@@ -31,7 +32,8 @@ SAMPLES = 2000
 
 
 def teams(root: Path) -> list[tuple[str, Path]]:
-    made = [("kit", REPO / "submission")] + [(name, REPO / "baselines" / name) for name in BASELINES]
+    made = [("kit", REPO / "submission")]
+    made += [(folder.name, folder) for folder in assemble(list(BASELINES), root / "baselines")]
     flipped = root / "flipped"
     shutil.copytree(REPO / "submission", flipped)
     script = (flipped / "generate.py").read_text()

@@ -15,9 +15,9 @@ class OptimizerSettings:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
 
-    def build(self, parameters, lr: float) -> torch.optim.Optimizer:
+    def build(self, parameters, lr: float, betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
         if self.name == "adam":
-            return torch.optim.Adam(parameters, lr=lr, betas=self.betas)
+            return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas or self.betas))
         if self.name == "rmsprop":
             return torch.optim.RMSprop(parameters, lr=lr)
         raise ValueError(f"unknown optimizer {self.name!r}")

@@ -51,16 +51,14 @@ def test_maximising_the_objective_raises_w_where_the_critic_is_high():
 
 @pytest.mark.parametrize("folder", ["wgan-gp-latent-rs", "wgan-gp-latent-ga"])
 def test_committed_w_correlates_positively_with_the_critic(folder):
-    checkpoints = REPO / "baselines" / folder / "checkpoints"
-    if not (checkpoints / "W.pth").exists():
-        pytest.skip(f"{folder} is not built yet (train-reweighting wgan-gp)")
-    manifest = json.loads((checkpoints / "manifest.json").read_text())
-    assert manifest["reweighting"]["w_critic_correlation"] > 0
+    from baselines.recipes import find_weights, recipes
+
+    recipe = recipes()[folder]
+    assert recipe.manifest["reweighting"]["w_critic_correlation"] > 0
     generator, weights = Generator(), ImportanceNetwork()
-    generator.load_state_dict(torch.load(checkpoints / "G.pth", weights_only=True))
-    weights.load_state_dict(torch.load(checkpoints / "W.pth", weights_only=True))
+    generator.load_state_dict(torch.load(find_weights(recipe.files["G.pth"]), weights_only=True))
+    weights.load_state_dict(torch.load(find_weights(recipe.files["W.pth"]), weights_only=True))
     critic = Discriminator()
-    critic.load_state_dict(torch.load(REPO / "baselines" / "wgan-gp" / "checkpoints" / "D.pth",
-                                      weights_only=True))
+    critic.load_state_dict(torch.load(find_weights(recipes()["wgan-gp"].files["D.pth"]), weights_only=True))
     # Against the base discriminator too (the trained critic starts from it).
     assert weight_critic_correlation(generator.eval(), critic.eval(), weights.eval(), "cpu") > 0

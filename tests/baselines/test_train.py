@@ -35,7 +35,7 @@ def test_a_few_steps_change_the_generator_and_stay_finite(variant, data, tmp_pat
 def test_checkpoint_resume_and_export(data, tmp_path, mnist_root, cache_dir):
     config = train.TrainConfig("vanilla", epochs=2, batch_size=256, eval_every=1, eval_samples=200,
                                checkpoint_every=1, data_root=str(mnist_root), cache_dir=str(cache_dir),
-                               out_dir=tmp_path)
+                               out_dir=tmp_path, holdout=512, ema=0.9, keep_d=True)
     first = train.Trainer(dataclasses.replace(config, epochs=1))
     first.train(data)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
@@ -43,14 +43,48 @@ def test_checkpoint_resume_and_export(data, tmp_path, mnist_root, cache_dir):
     assert resumed.resume() and resumed.epoch == 1
     for a, b in zip(first.generator.parameters(), resumed.generator.parameters()):
         torch.testing.assert_close(a, b)
+    for a, b in zip(first.ema.parameters(), resumed.ema.parameters()):
+        torch.testing.assert_close(a, b)
     resumed.train(data)
     assert resumed.epoch == 2
     log = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
-    assert [e["epoch"] for e in log] == [1, 2] and "quick.mnist.fid" in log[-1]
-    manifest = resumed.export("train-baseline vanilla")
-    assert manifest["epochs"] == 2 and len(manifest["files"]["G.pth"]) == 64
-    state = torch.load(tmp_path / "checkpoints" / "G.pth", weights_only=True)
+    # Chosen against held-out training digits: G and its average both scored; the test split never used.
+    assert [e["epoch"] for e in log] == [1, 2] and {"holdout.mnist.fid", "holdout.ema.mnist.fid"} <= set(log[-1])
+    assert not any(key.startswith("quick.") for key in log[-1])
+    store = tmp_path / "weights"
+    manifest = resumed.export("train-baseline vanilla", store)
+    assert manifest["epochs"] == 2 and set(manifest["files"]) == {"G.pth", "D.pth"}
+    assert manifest["chosen"]["weights"] in ("raw", "ema") and manifest["chosen"]["holdout_mnist_fid"] > 0
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    state = torch.load(store / f"{manifest['files']['G.pth']}.pth", weights_only=True)
     assert set(state) == {f"fc{i}.{kind}" for i in range(1, 5) for kind in ("weight", "bias")}
+    assert state["fc1.weight"].dtype == torch.float16
+
+
+def test_the_held_out_digits_never_train():
+    rows = torch.arange(2048, dtype=torch.float32)[:, None].expand(2048, 784)  # each row says which it is
+    training, held_out = train.split_holdout(rows, 300, seed=0)
+    assert len(training) == 2048 - 300 and len(held_out) == 300
+    assert set(training[:, 0].tolist()).isdisjoint(held_out[:, 0].tolist())
+    assert set(training[:, 0].tolist()) | set(held_out[:, 0].tolist()) == set(range(2048))
+    assert torch.equal(train.split_holdout(rows, 300, seed=0)[1], held_out)  # the same split every time
+
+
+def test_final_phase_xavier_betas_and_a_resume_with_new_rates(data, tmp_path, mnist_root):
+    config = train.TrainConfig("wgan-gp", epochs=3, batch_size=512, eval_every=0, checkpoint_every=1,
+                               data_root=str(mnist_root), out_dir=tmp_path, init="xavier", betas_g=(0.5, 0.9),
+                               betas_d=(0.0, 0.9), final_epochs=1, final_lr_scale=0.5, lr_g=1e-3, lr_d=3e-4,
+                               holdout=0, n_critic=1)
+    trainer = train.Trainer(config)
+    assert trainer.opt_g.param_groups[0]["betas"] == (0.5, 0.9) and trainer.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
+    assert float(trainer.generator.fc1.bias.abs().sum()) == 0.0  # Xavier: zero biases
+    trainer.train(data[:1024])
+    rates = [json.loads(line)["lr_g"] for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
+    assert rates == [1e-3, 1e-3, 5e-4]  # the last epoch at half the rate
+    # Resuming with a new rate: the optimiser state's old rate must not win.
+    again = train.Trainer(dataclasses.replace(config, epochs=5, lr_g=2e-4, final_epochs=0))
+    assert again.resume()
+    assert again.opt_g.param_groups[0]["lr"] == 2e-4 and again.opt_d.param_groups[0]["lr"] == 3e-4
 
 
 def test_cli_rejects_unknown_variant_and_missing_cuda():
@@ -68,7 +102,7 @@ def test_warmup_trains_with_the_warmup_objective_then_switches(data, tmp_path, m
     trainer.train(data[:1024])
     log = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
     assert [entry["objective"] for entry in log] == ["fgan-js", "fgan-js", "fgan-kl"]
-    manifest = trainer.export("train-baseline fgan-kl --warmup-epochs 2")
+    manifest = trainer.export("train-baseline fgan-kl --warmup-epochs 2", tmp_path / "weights")
     assert manifest["warmup"] == {"variant": "fgan-js", "epochs": 2}
     assert manifest["v_bound"] == 10.0  # the main objective's settings are recorded
 
@@ -84,7 +118,14 @@ def test_v_bound_overrides_the_f_gan_bound_and_is_recorded(tmp_path, mnist_root)
     assert trainer.main_objective.v_bound == 3.0
     critic = trainer.main_objective.critic(lambda x: x, torch.tensor([100.0, -100.0]))
     assert torch.allclose(critic, torch.tensor([3.0, -3.0]))
-    assert trainer.export("train-baseline fgan-reverse-kl --v-bound 3")["v_bound"] == 3.0
+    assert trainer.export("train-baseline fgan-reverse-kl --v-bound 3", tmp_path / "weights")["v_bound"] == 3.0
+
+
+def test_cli_checks_the_new_options():
+    outcome = CliRunner().invoke(train.main, ["vanilla", "--betas-g", "0.5"])
+    assert outcome.exit_code == 2 and "two numbers" in outcome.output
+    outcome = CliRunner().invoke(train.main, ["vanilla", "--epochs", "5", "--final-epochs", "5"])
+    assert outcome.exit_code == 2 and "--final-epochs" in outcome.output
 
 
 def test_cli_rejects_v_bound_for_objectives_without_one():

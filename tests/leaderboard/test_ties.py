@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from baselines.recipes import assemble
 from competition.config import CompetitionConfig
 from evaluator import results
 from evaluator.pipeline import EvaluationOptions
@@ -27,7 +28,8 @@ def evaluated(tmp_path_factory, mnist_root, cache_dir):
     options = EvaluationOptions(expected_count=N, data_root=str(mnist_root), cache_dir=str(cache_dir),
                                 metrics=("fid", "precision_recall", "density_coverage"))
     runs = [("kit-seed", REPO / "submission", seed) for seed in (1, 2, 3, 4, 5)]
-    runs += [("wgan", REPO / "baselines" / "wgan", 1), ("wgan-gp", REPO / "baselines" / "wgan-gp", 1)]
+    wgan, wgan_gp = assemble(["wgan", "wgan-gp"], root / "baselines")
+    runs += [("wgan", wgan, 1), ("wgan-gp", wgan_gp, 1)]
     for name, folder, seed in runs:
         team = f"{name}{seed}" if name == "kit-seed" else name
         copy = root / "teams" / team

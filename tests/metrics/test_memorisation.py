@@ -77,7 +77,7 @@ def test_samples_from_the_kits_generator_are_not_flagged(mnist_root, cache_dir):
     from tests.conftest import REPO
 
     weights = REPO / "submission" / "checkpoints" / "G.pth"
-    manifest = REPO / "baselines" / "vanilla" / "checkpoints" / "manifest.json"
+    manifest = REPO / "baselines" / "vanilla" / "manifest.json"
     assert sha256_file(weights) == json.loads(manifest.read_text())["files"]["G.pth"]
     generator = Generator()
     generator.load_state_dict(torch.load(weights, weights_only=True))

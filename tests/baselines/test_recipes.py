@@ -1,0 +1,86 @@
+"""Reference submissions as recipes: every checkpoint stored once, assembled into complete folders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from baselines import recipes
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = recipes.recipes()
+
+
+def test_every_variant_has_a_recipe_and_every_checkpoint_is_stored_once():
+    assert len(RECIPES) >= 15
+    digests = {digest for recipe in RECIPES.values() for digest in recipe.files.values()}
+    stored = {path.stem for path in recipes.WEIGHTS_DIR.glob("*.pth")}
+    kit = hashlib.sha256((REPO / "submission" / "checkpoints" / "G.pth").read_bytes()).hexdigest()
+    assert digests <= stored | {kit} and stored <= digests  # nothing missing, nothing unreferenced
+    for path in recipes.WEIGHTS_DIR.glob("*.pth"):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.stem
+
+
+def test_no_copies_of_the_kit_in_the_recipes():
+    for recipe in RECIPES.values():
+        assert not any((recipe.folder / name).exists() for name in (*recipes.KIT_FILES, "checkpoints"))
+
+
+def test_a_derived_trick_names_its_base_and_uses_its_files():
+    for recipe in RECIPES.values():
+        if recipe.sampling is None:
+            continue
+        base = RECIPES[recipe.sampling["base"]]
+        assert recipe.files["G.pth"] == base.files["G.pth"]
+        if "D.pth" in recipe.files:
+            assert recipe.files["D.pth"] == base.files["D.pth"]
+
+
+@pytest.fixture(scope="module")
+def assembled(tmp_path_factory):
+    return recipes.assemble(out_dir=tmp_path_factory.mktemp("assembled"))
+
+
+def test_assembled_folders_are_complete_submissions_with_the_kit_code(assembled):
+    assert len(assembled) == len(RECIPES)
+    for folder in assembled:
+        for name in recipes.KIT_FILES:
+            assert (folder / name).read_bytes() == (REPO / "submission" / name).read_bytes(), name
+        manifest = json.loads((folder / "checkpoints" / "manifest.json").read_text())
+        for name, digest in manifest["files"].items():
+            assert hashlib.sha256((folder / "checkpoints" / name).read_bytes()).hexdigest() == digest
+            assert not (folder / "checkpoints" / name).is_symlink()
+        state = torch.load(folder / "checkpoints" / "G.pth", weights_only=True)
+        assert state["fc1.weight"].shape == (256, 100) and state["fc4.weight"].shape == (784, 1024)
+        if RECIPES[folder.name].sampling is not None:
+            sampling = json.loads((folder / "checkpoints" / "sampling.json").read_text())
+            assert "base" not in sampling and sampling["method"] == RECIPES[folder.name].sampling["method"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_each_assembled_folder_runs_in_the_sandbox(name, assembled, mnist_root, cache_dir):
+    from evaluator.pipeline import EvaluationOptions
+    from evaluator.sandbox.limits import Limits
+    from evaluator.sandbox.runner import bubblewrap
+    from evaluator.submission import SubmissionOptions, evaluate_submission
+
+    folder = next(f for f in assembled if f.name == name)
+    options = EvaluationOptions(expected_count=24, data_root=str(mnist_root), cache_dir=str(cache_dir),
+                                metrics=("class_coverage",))
+    result, log, _ = evaluate_submission(folder, options, SubmissionOptions(
+        batch_size=16, limits=Limits(timeout_s=300), sandbox=bubblewrap() is not None))
+    assert result["verdict"] == "OK", (result["reason"], log)
+    assert "wrote 24 PNGs" in log and result["rule_check"]["status"] == "ok"
+
+
+def test_a_damaged_or_missing_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(recipes, "WEIGHTS_DIR", tmp_path / "empty-store")
+    with pytest.raises(recipes.RecipeError, match="no stored checkpoint has SHA-256"):
+        recipes.assemble(["wgan"], tmp_path / "out")
+    outcome = CliRunner().invoke(recipes.main, ["no-such-variant", "-o", str(tmp_path / "out")])
+    assert outcome.exit_code == 1 and "no recipe for no-such-variant" in outcome.output
