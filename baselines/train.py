@@ -66,6 +66,7 @@ class TrainConfig:
     final_lr_scale: float = 0.5
     ema: float | None = None  # decay of the generator's moving average, updated every G step
     holdout: int = 10_000  # training digits kept apart to choose the checkpoint by (0: keep the last)
+    d_dropout: float | None = None  # None: the objective's dropout before each hidden D layer
     keep_d: bool = False  # store D.pth too (for discriminator or critic rejection at generation time)
     out_dir: Path = field(default=None)  # type: ignore[assignment]
 
@@ -113,6 +114,8 @@ class Trainer:
             if not hasattr(self.main_objective, "v_bound"):
                 raise ValueError(f"{config.variant} has no critic bound; --v-bound is for f-GAN variants")
             self.main_objective.v_bound = config.v_bound
+        if config.d_dropout is not None:
+            self.main_objective.d_dropout = config.d_dropout
         self.warmup_objective = make_objective(config.warmup_variant) if config.warmup_epochs else None
         self.objective = self.main_objective
         settings = self.objective.optimizer
@@ -460,13 +463,15 @@ def _seed_everything(seed: int) -> None:
               help="Keep an exponential moving average of G with this decay (e.g. 0.999); scored beside G.")
 @click.option("--holdout", default=10_000, show_default=True, type=click.IntRange(min=0),
               help="Training digits kept apart to choose the exported checkpoint by (0: the last one).")
+@click.option("--d-dropout", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
+              help="Dropout in the discriminator's hidden layers (default: the variant's; vanilla 0.3).")
 @click.option("--keep-d", is_flag=True, help="Store D.pth too (for rejection sampling at generation time).")
 @click.option("--max-steps", type=int, default=None, hidden=True)
 def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_g, lr_d, n_critic,
          v_bound: float | None, checkpoint_every: int, eval_every: int, out_dir: Path | None, data_root, cache_dir,
          resume: bool, time_budget: float | None, warmup_epochs: int, warmup_variant: str, betas_g, betas_d,
-         init: str, final_epochs: int, final_lr_scale: float, ema: float | None, holdout: int, keep_d: bool,
-         max_steps) -> None:
+         init: str, final_epochs: int, final_lr_scale: float, ema: float | None, holdout: int,
+         d_dropout: float | None, keep_d: bool, max_steps) -> None:
     """Train the reference GAN VARIANT; store its chosen weights and write its recipe (manifest.json)."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was given but CUDA is not available")
@@ -475,7 +480,7 @@ def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_
                          max_steps=max_steps, time_budget_s=time_budget, out_dir=out_dir,
                          warmup_epochs=warmup_epochs, warmup_variant=warmup_variant, betas_g=betas_g,
                          betas_d=betas_d, init=init, final_epochs=final_epochs, final_lr_scale=final_lr_scale,
-                         ema=ema, holdout=holdout, keep_d=keep_d)
+                         ema=ema, holdout=holdout, d_dropout=d_dropout, keep_d=keep_d)
     if warmup_epochs >= epochs:
         raise click.UsageError(f"--warmup-epochs ({warmup_epochs}) must be below --epochs ({epochs})")
     if final_epochs >= epochs:

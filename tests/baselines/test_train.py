@@ -131,3 +131,14 @@ def test_cli_checks_the_new_options():
 def test_cli_rejects_v_bound_for_objectives_without_one():
     outcome = CliRunner().invoke(train.main, ["vanilla", "--v-bound", "3"])
     assert outcome.exit_code == 2 and "--v-bound is for f-GAN variants" in outcome.output
+
+
+@pytest.mark.parametrize("variant, dropout", [("vanilla", 0.0), ("msgan", 0.3)])
+def test_d_dropout_overrides_the_variant_default_and_is_recorded(variant, dropout, tmp_path, mnist_root):
+    config = train.TrainConfig(variant, d_dropout=dropout, data_root=str(mnist_root), out_dir=tmp_path)
+    trainer = train.Trainer(config)
+    rates = [m.p for m in trainer.discriminator.modules() if isinstance(m, torch.nn.Dropout)]
+    assert set(rates) == ({dropout} if dropout else set()) and (rates or not dropout)
+    assert trainer.export(f"train-baseline {variant} --d-dropout {dropout}", tmp_path / "weights")["d_dropout"] == dropout
+    outcome = CliRunner().invoke(train.main, [variant, "--d-dropout", "1"])
+    assert outcome.exit_code == 2 and "--d-dropout" in outcome.output
