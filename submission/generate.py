@@ -7,6 +7,9 @@ An optional checkpoints/sampling.json picks a sampling trick (default: plain sam
   {"method": "interpolation"}                               z = a z1 + (1 - a) z2, a ~ U[0, 1]
   {"method": "drs", "gamma_percentile": 95, "burn_in": 10000, "d_dropout": 0.3}
                                                             discriminator rejection sampling (D.pth)
+  {"method": "critic_rejection", "percentile": 50, "burn_in": 10000}
+                                                            accept x with probability sigmoid(D(x) - c), c the
+                                                            percentile of D(G(z)) over the burn-in (D.pth)
   {"method": "latent_rs", "m": 3}                           latent rejection sampling (W.pth)
   {"method": "latent_ga", "steps": 10, "step_size": 0.02}   latent gradient ascent on w (W.pth)
 """
@@ -48,10 +51,15 @@ class Sampler:
         self.device = device
         self.drawn = self.accepted = 0
         self.generator = load_generator(os.path.join(CHECKPOINTS, "G.pth"), device)
-        if self.method == "drs":
+        if self.method in ("drs", "critic_rejection"):
             self.discriminator = load_network(Discriminator(config.get("d_dropout", 0.0)),
                                               os.path.join(CHECKPOINTS, "D.pth"), device)
-            self.max_logit = self._burn_in(int(config.get("burn_in", 10_000)))
+            scores = self._burn_in(int(config.get("burn_in", 10_000)))
+            self.max_logit = float(scores.max())
+            # A critic's scale and offset are arbitrary (a WGAN loss ignores a constant), so the
+            # offset comes from its own scores on generated samples: at least half of those above
+            # the percentile are kept, so generation always ends.
+            self.offset = float(torch.quantile(scores.double(), config.get("percentile", 50) / 100.0))
         elif self.method in ("latent_rs", "latent_ga"):
             self.weights = load_network(ImportanceNetwork(), os.path.join(CHECKPOINTS, "W.pth"), device)
         elif self.method not in ("plain", "interpolation"):
@@ -61,8 +69,9 @@ class Sampler:
         return torch.randn(count, LATENT_DIM, device=self.device)
 
     @torch.no_grad()
-    def _burn_in(self, count: int) -> float:
-        return float(self.discriminator(self.generator(self.latents(count))).max())
+    def _burn_in(self, count: int) -> torch.Tensor:
+        return torch.cat([self.discriminator(self.generator(self.latents(min(2500, count - start))))
+                          for start in range(0, count, 2500)])
 
     def batch(self, count: int) -> torch.Tensor:
         """At most `count` accepted samples (rejection methods may return fewer)."""
@@ -87,6 +96,9 @@ class Sampler:
             images = self.generator(z)
             if self.method == "drs":
                 images = images[self._drs_accept(self.discriminator(images))]
+            elif self.method == "critic_rejection":
+                scores = self.discriminator(images).double()
+                images = images[torch.rand_like(scores) <= torch.sigmoid(scores - self.offset)]
         self.drawn += count
         self.accepted += len(images)
         return images
