@@ -14,11 +14,13 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
 	  echo "warning: install bubblewrap (apt-get install bubblewrap) to run team code in the sandbox"
 
-# Evaluate the submission kit (trained vanilla generator) as organisers evaluate a team folder:
-# sandboxed generate.py, validation, metrics. Results land in results/submission/<run-id>/;
-# the leaderboard over results/ (with the committed baseline results beside it) in site/.
+# Evaluate the submission kit (trained vanilla generator) and one reference submission assembled
+# from its recipe (build/baselines/, git-ignored) as organisers evaluate team folders: sandboxed
+# generate.py, validation, metrics. Results land in results/<folder>/<run-id>/; the leaderboard
+# over results/ (with the committed baseline results beside it) in site/.
 demo: install system-deps
-	evaluate submission/ -o results
+	assemble-baselines wgan-gp -o build/baselines
+	evaluate submission/ build/baselines/wgan-gp -o results
 	leaderboard build results baselines/results -o site
 
 test: install

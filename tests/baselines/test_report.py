@@ -36,3 +36,26 @@ def test_a_failed_run_shows_its_verdict(tmp_path):
     write_result(tmp_path, "broken", "20261122T100000Z-dddddd", {}, verdict="CRASH")
     row = report.table(tmp_path).splitlines()[2]
     assert "CRASH" in row
+
+
+def test_each_row_sets_our_inception_fid_beside_the_course_best(tmp_path):
+    write_result(tmp_path, "vanilla", "20261122T100000Z-aaaaaa", {"mnist.fid": 1.3, "inception.fid": 26.0})
+    write_result(tmp_path, "wgan", "20261122T100000Z-bbbbbb", {"mnist.fid": 9.0, "inception.fid": 145.2})
+    write_result(tmp_path, "fgan-pearson", "20261122T100000Z-cccccc", {"mnist.fid": 1.4, "inception.fid": 71.0})
+    write_result(tmp_path, "msgan", "20261122T100000Z-dddddd", {"mnist.fid": 4.6})
+    lines = report.table(tmp_path).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in lines[2:]}
+    course, met = header.index("course FID"), header.index("at or below")
+    assert (rows["vanilla"][course], rows["vanilla"][met]) == ("26.9", "yes")
+    assert (rows["wgan"][course], rows["wgan"][met]) == ("32.0", "no")
+    assert (rows["fgan-pearson"][course], rows["fgan-pearson"][met]) == ("", "")  # no course row
+    assert (rows["msgan"][course], rows["msgan"][met]) == ("34.8", "")  # not scored with Inception
+
+
+def test_every_course_row_names_a_variant_of_the_course():
+    from baselines.recipes import recipes
+
+    known = set(recipes())
+    planned = {name for name in report.COURSE_FID if name not in known}
+    assert planned <= {"wgan-gp-course", "wgan-gp-course-rejection"}, planned

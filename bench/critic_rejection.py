@@ -1,0 +1,69 @@
+"""Choose a critic-rejection setting without looking at the test split: the kit's own sampler
+(`submission/generate.py`) draws 10,000 samples from a recipe's G and D at each percentile, scored
+in MNIST features against the training digits the trainer holds out (`train-baseline --holdout`,
+same seed, same split).
+
+    MNIST_ROOT=../shared/data python bench/critic_rejection.py wgan-gp [--percentile 50 --percentile 80]
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from baselines.recipes import assemble  # noqa: E402
+from baselines.train import TrainConfig, _reference, _score_against, load_training_data, split_holdout  # noqa: E402
+
+
+def kit_generate():
+    sys.path.insert(0, str(REPO / "submission"))
+    return importlib.import_module("generate")
+
+
+def draw(generate, checkpoints: Path, config: dict, count: int, seed: int):
+    generate.CHECKPOINTS = str(checkpoints)
+    torch.manual_seed(seed)
+    sampler = generate.Sampler(config, torch.device("cpu"))
+    chunks, total = [], 0
+    while total < count:
+        images = sampler.batch(2500)[: count - total]
+        chunks.append(generate.to_uint8(images))
+        total += len(images)
+    return np.concatenate(chunks), sampler.accepted / sampler.drawn
+
+
+@click.command()
+@click.argument("recipe")
+@click.option("--percentile", "percentiles", multiple=True, type=float, default=(25, 50, 75, 90), show_default=True)
+@click.option("--count", default=10_000, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--data-root", envvar="MNIST_ROOT", default=None)
+def main(recipe: str, percentiles: tuple[float, ...], count: int, seed: int, data_root: str | None) -> None:
+    # The trainer's defaults give the split (holdout size, seed) and the scoring device.
+    config = TrainConfig("wgan-gp", data_root=data_root, out_dir=Path(tempfile.mkdtemp()))
+    _, held_out = split_holdout(load_training_data(data_root, "cpu"), config.holdout, config.seed)
+    reference = _reference(held_out, config)
+    (folder,) = assemble([recipe], Path(tempfile.mkdtemp(prefix="rejection-")))
+    generate = kit_generate()
+    print(f"{recipe}: {count} samples, seed {seed}, against {len(held_out)} held-out training digits")
+    print("| sampling | acceptance | held-out MNIST FID | precision | recall |\n|---|---:|---:|---:|---:|")
+    for setting in (None, *percentiles):
+        sampling = {"method": "plain"} if setting is None else {"method": "critic_rejection", "percentile": setting}
+        images, acceptance = draw(generate, folder / "checkpoints", sampling, count, seed)
+        scores = _score_against(images, reference, config)
+        name = "plain" if setting is None else f"critic rejection, percentile {setting:g}"
+        print(f"| {name} | {acceptance:.1%} | {scores['mnist.fid']:.3f} | {scores['mnist.precision']:.4f} | "
+              f"{scores['mnist.recall']:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
