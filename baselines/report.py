@@ -1,4 +1,4 @@
-"""The results table of baselines/README.md, from `evaluate baselines/*` result JSONs.
+"""The results table of baselines/README.md, from the result JSONs of the assembled reference submissions.
 
     assemble-baselines && evaluate build/baselines/* --features mnist,inception -o baselines/results
     python -m baselines.report baselines/results > table.md
