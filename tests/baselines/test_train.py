@@ -77,7 +77,7 @@ def test_final_phase_xavier_betas_and_a_resume_with_new_rates(data, tmp_path, mn
                                holdout=0, n_critic=1)
     trainer = train.Trainer(config)
     assert trainer.opt_g.param_groups[0]["betas"] == (0.5, 0.9) and trainer.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
-    assert float(trainer.generator.fc1.bias.abs().sum()) == 0.0  # Xavier: zero biases
+    assert float(trainer.generator.fc1.bias.detach().abs().sum()) == 0.0  # Xavier: zero biases
     trainer.train(data[:1024])
     rates = [json.loads(line)["lr_g"] for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
     assert rates == [1e-3, 1e-3, 5e-4]  # the last epoch at half the rate
