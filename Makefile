@@ -19,8 +19,8 @@ system-deps:
 # generate.py, validation, metrics. Results land in results/<folder>/<run-id>/; the leaderboard
 # over results/ (with the committed baseline results beside it) in site/.
 demo: install system-deps
-	assemble-baselines wgan-gp -o build/baselines
-	evaluate submission/ build/baselines/wgan-gp -o results
+	assemble-baselines wgan-gp-course -o build/baselines
+	evaluate submission/ build/baselines/wgan-gp-course -o results
 	leaderboard build results baselines/results -o site
 
 test: install
