@@ -330,8 +330,9 @@ class Trainer:
             if network is None or key not in entry:
                 continue
             if self.best is None or entry[key] < self.best["fid"]:
-                self.best = {"fid": entry[key], "epoch": self.epoch, "which": which,
-                             "state": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}}
+                self.best = {"fid": entry[key], "epoch": self.epoch, "which": which, "state": _copy(network)}
+                if self.config.keep_d:  # the critic of the same epoch, for rejection with this G
+                    self.best["critic"] = _copy(self.discriminator)
 
     def _log(self, entry: dict) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +351,8 @@ class Trainer:
         chosen = self.best["state"] if self.best is not None else self.generator.state_dict()
         files = {"G.pth": store_state(chosen, store)}
         if self.config.keep_d:
-            files["D.pth"] = store_state(self.discriminator.state_dict(), store)
+            critic = (self.best or {}).get("critic") or self.discriminator.state_dict()
+            files["D.pth"] = store_state(critic, store)
         objective = self.main_objective  # the manifest describes the variant, not its warm-up
         settings = objective.optimizer
         manifest = {
@@ -385,6 +387,10 @@ class Trainer:
         self.config.out_dir.mkdir(parents=True, exist_ok=True)
         (self.config.out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         return manifest
+
+
+def _copy(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
 
 
 def _reference(held_out: torch.Tensor, config: TrainConfig):

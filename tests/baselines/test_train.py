@@ -142,3 +142,21 @@ def test_d_dropout_overrides_the_variant_default_and_is_recorded(variant, dropou
     assert trainer.export(f"train-baseline {variant} --d-dropout {dropout}", tmp_path / "weights")["d_dropout"] == dropout
     outcome = CliRunner().invoke(train.main, [variant, "--d-dropout", "1"])
     assert outcome.exit_code == 2 and "--d-dropout" in outcome.output
+
+
+def test_the_stored_critic_is_the_one_of_the_chosen_epoch(data, tmp_path, mnist_root, cache_dir):
+    config = train.TrainConfig("wgan-gp", epochs=1, batch_size=64, max_steps=5, eval_every=1, eval_samples=200,
+                               holdout=512, checkpoint_every=0, data_root=str(mnist_root),
+                               cache_dir=str(cache_dir), out_dir=tmp_path, keep_d=True)
+    trainer = train.Trainer(config)
+    trainer.train(data)  # epoch 1 is scored on the held-out digits and chosen ...
+    assert trainer.best["epoch"] == 1
+    trainer.best["fid"] = float("-inf")  # ... and no later epoch may replace it
+    chosen_critic = trainer.best["critic"]
+    trainer.config = dataclasses.replace(config, epochs=2, max_steps=10)
+    trainer.train(data)  # the critic trains on
+    assert trainer.best["epoch"] == 1
+    assert any(not torch.equal(chosen_critic[k], v.cpu()) for k, v in trainer.discriminator.state_dict().items())
+    manifest = trainer.export("train-baseline wgan-gp --keep-d", tmp_path / "weights")
+    stored = torch.load(tmp_path / "weights" / f"{manifest['files']['D.pth']}.pth", weights_only=True)
+    assert all(torch.equal(stored[k], chosen_critic[k].half()) for k in chosen_critic)
