@@ -20,9 +20,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from baselines.kit import LATENT_DIM, Generator  # noqa: E402
+from baselines.kit import Generator  # noqa: E402
 from baselines.recipes import find_weights, recipes  # noqa: E402
 from evaluator.pipeline import EvaluationOptions, score_images  # noqa: E402
+from pixel_mapping import linear, sample  # noqa: E402  (bench/, the script's own folder)
 
 FLOAT32_COMMIT = "379729a"  # the last commit with each folder's own float32 checkpoints
 
@@ -33,13 +34,10 @@ def float32_state(recipe: str) -> dict[str, torch.Tensor]:
     return torch.load(io.BytesIO(blob), weights_only=True)
 
 
-@torch.inference_mode()
 def fid(state: dict[str, torch.Tensor], seed: int, count: int = 10_000) -> float:
     generator = Generator()
     generator.load_state_dict(state)
-    torch.manual_seed(seed)
-    x = torch.cat([generator(torch.randn(2500, LATENT_DIM)) for _ in range(count // 2500)])
-    images = ((x.float() + 1) * 127.5).round().to(torch.uint8).reshape(-1, 28, 28).numpy()
+    images = linear(sample(generator.eval(), count, seed)).to(torch.uint8).numpy()
     return score_images(images, EvaluationOptions(metrics=("fid",), bootstrap=0))["metrics"]["mnist.fid"]
 
 

@@ -62,11 +62,15 @@ def generator_path(recipe: str) -> Path:
 
 
 @torch.inference_mode()
-def outputs(recipe: str, count: int, seed: int) -> torch.Tensor:
-    generator = kit_model().load_generator(str(generator_path(recipe)), torch.device("cpu"))
+def sample(generator: torch.nn.Module, count: int, seed: int) -> torch.Tensor:
+    """`count` raw outputs in [-1, 1], (N, 28, 28), from seeded latents drawn in chunks."""
     torch.manual_seed(seed)
     return torch.cat([generator(torch.randn(min(2500, count - start), LATENT_DIM)).float()
                       for start in range(0, count, 2500)]).reshape(-1, 28, 28)
+
+
+def outputs(recipe: str, count: int, seed: int) -> torch.Tensor:
+    return sample(kit_model().load_generator(str(generator_path(recipe)), torch.device("cpu")), count, seed)
 
 
 @click.command()

@@ -55,11 +55,13 @@ class Sampler:
             self.discriminator = load_network(Discriminator(config.get("d_dropout", 0.0)),
                                               os.path.join(CHECKPOINTS, "D.pth"), device)
             scores = self._burn_in(int(config.get("burn_in", 10_000)))
-            self.max_logit = float(scores.max())
-            # A critic's scale and offset are arbitrary (a WGAN loss ignores a constant), so the
-            # offset comes from its own scores on generated samples: at least half of those above
-            # the percentile are kept, so generation always ends.
-            self.offset = float(torch.quantile(scores.double(), config.get("percentile", 50) / 100.0))
+            if self.method == "drs":
+                self.max_logit = float(scores.max())
+            else:
+                # A critic's scale and offset are arbitrary (a WGAN loss ignores a constant), so the
+                # offset comes from its own scores on generated samples: at least half of those
+                # above the percentile are kept, so generation always ends.
+                self.offset = float(torch.quantile(scores.double(), config.get("percentile", 50) / 100.0))
         elif self.method in ("latent_rs", "latent_ga"):
             self.weights = load_network(ImportanceNetwork(), os.path.join(CHECKPOINTS, "W.pth"), device)
         elif self.method not in ("plain", "interpolation"):
