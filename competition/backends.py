@@ -85,36 +85,45 @@ def run_local(run: Round, teams: list[str], jobs: int, reporter: Reporter, gpus:
     slots: queue.Queue[str | None] = queue.Queue()
     for index in range(jobs):  # each running task holds a slot; GPUs are shared round-robin
         slots.put(gpus[index % len(gpus)] if gpus else None)
-    processes: dict[str, subprocess.Popen] = {}
+    # A team is in `active` from its "started" event until one side owns its outcome: the worker
+    # (the task ended) or the interrupt handler (the round stops). Both decide under `lock`, so a
+    # Ctrl-C between "started" and the task's start, or while a task ends, still leaves the team
+    # "interrupted" (run again) or with its outcome, never "running" for good.
+    active: dict[str, subprocess.Popen | None] = {}
     lock = threading.Lock()
     stopping = threading.Event()
 
     def evaluate(team: str) -> None:
-        if stopping.is_set():
-            return
         slot = slots.get()
         try:
-            if stopping.is_set():
-                return
-            clear_marker(run.round_dir, team)
+            with lock:
+                if stopping.is_set():
+                    return
+                clear_marker(run.round_dir, team)
+                run.journal.append("started", team=team, backend="local", gpu=slot, pid=os.getpid())
+                active[team] = None
             env = dict(os.environ)
             if slot is not None:
                 env["CUDA_VISIBLE_DEVICES"] = slot
-            run.journal.append("started", team=team, backend="local", gpu=slot, pid=os.getpid())
             reporter.started(team, f"GPU {slot}" if slot is not None else "")
             log = run.round_dir / "logs" / f"{team}.log"
             with open(log, "ab") as output:
+                # Its own session: a terminal's Ctrl-C reaches the round alone, which stops its tasks
+                # and journals them; the task never records a failure of its own for it.
                 process = subprocess.Popen([*python_command(), "task", str(run.round_dir), "--team", team],
                                            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           env=env, preexec_fn=_die_with_parent)
+                                           env=env, preexec_fn=_die_with_parent, start_new_session=True)
                 with lock:
-                    processes[team] = process
+                    if team in active:
+                        active[team] = process
+                    else:  # the round stopped while the task was starting
+                        process.kill()
                 code = process.wait()
             with lock:
-                processes.pop(team, None)
-            if stopping.is_set():
-                return
-            record_outcome(run, team, reporter, f"the task exited with status {code}: {_last_line(log)}")
+                owned = team in active  # absent: the interrupt handler journalled it
+                active.pop(team, None)
+            if owned:
+                record_outcome(run, team, reporter, f"the task exited with status {code}: {_last_line(log)}")
         finally:
             slots.put(slot)
 
@@ -128,10 +137,11 @@ def run_local(run: Round, teams: list[str], jobs: int, reporter: Reporter, gpus:
     except BaseException:
         stopping.set()
         with lock:
-            running = dict(processes)
-        for team, process in running.items():
-            process.kill()
-            run.journal.append("interrupted", team=team)
+            for team, process in active.items():
+                if process is not None:
+                    process.kill()
+                run.journal.append("interrupted", team=team)
+            active.clear()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import _thread
 import json
+import os
 import sys
 import textwrap
 import threading
+import time
+
+import pytest
 
 from competition import backends
 from competition.backends import Reporter, run_local
@@ -63,5 +68,57 @@ def test_gpu_slots_and_failed_tasks(tmp_path, monkeypatch):
         assert set(recorder.failures) == {"t4", "t5"} and "status 3: boom" in recorder.failures["t4"]
         states = run.state().teams
         assert [states[t].state for t in teams] == ["done"] * 4 + ["failed"] * 2
+    finally:
+        run.close()
+
+
+SLEEPING_TASK = textwrap.dedent("""
+    import os, sys, time
+    round_dir, team = sys.argv[2], sys.argv[4]
+    open(os.path.join(round_dir, "logs", team + ".pid"), "w").write(str(os.getpid()))
+    time.sleep(60)
+""")
+
+
+class InterruptOnStart(Recorder):
+    """Ctrl-C at the moment a given team starts: the window between its "started" event and its task."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__()
+        self.team = team
+
+    def started(self, team, where=""):
+        if team == self.team:
+            _thread.interrupt_main()  # what SIGINT does: KeyboardInterrupt in the round's main thread
+            time.sleep(0.5)  # let the main thread handle it before this task starts
+
+
+def test_an_interrupt_leaves_no_team_running_and_no_task_alive(tmp_path, monkeypatch):
+    teams = ["t0", "t1", "t2", "t3"]
+    for name in teams:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "generate.py").write_text(f"# {name}\n")
+    config = CompetitionConfig.load(write_config(tmp_path, [(n, n, None) for n in teams]))
+    fake = tmp_path / "fake_task.py"
+    fake.write_text(SLEEPING_TASK)
+    monkeypatch.setattr(backends, "python_command", lambda: [sys.executable, str(fake)])
+    run = Round(config)
+    run.open()
+    try:
+        pending = run.plan()
+        with pytest.raises(KeyboardInterrupt):
+            run_local(run, pending, 2, InterruptOnStart("t1"))
+        events = [(e["event"], e.get("team")) for e in run.journal.events()]
+        started = {team for event, team in events if event == "started"}
+        assert started == {"t0", "t1"}  # t2, t3 never started: the round stopped first
+        assert {team for event, team in events if event == "interrupted"} == started
+        states = run.state().teams
+        assert all(states[t].state == "pending" for t in teams)  # the same command runs them all again
+        for team in started:  # a task that had started is gone with the round
+            pid_file = run.round_dir / "logs" / f"{team}.pid"
+            if pid_file.exists():
+                pid = int(pid_file.read_text())
+                with pytest.raises(ProcessLookupError):
+                    os.kill(pid, 0)
     finally:
         run.close()
