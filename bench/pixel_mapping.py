@@ -58,7 +58,12 @@ MAPPINGS = {"linear": linear, "clamp": clamp, "minmax": minmax, "linear-cut": li
 
 
 def generator_path(recipe: str) -> Path:
-    return KIT_G if recipe == "kit" else find_weights(recipes()[recipe].files["G.pth"])
+    """The kit's G, a recipe's G, or a G.pth file (a training run's export)."""
+    if recipe == "kit":
+        return KIT_G
+    if recipe.endswith(".pth") and Path(recipe).is_file():
+        return Path(recipe)
+    return find_weights(recipes()[recipe].files["G.pth"])
 
 
 @torch.inference_mode()
@@ -74,7 +79,7 @@ def outputs(recipe: str, count: int, seed: int) -> torch.Tensor:
 
 
 @click.command()
-@click.option("--recipe", default="kit", show_default=True, help="A baselines/ recipe, or the kit's G.")
+@click.option("--recipe", default="kit", show_default=True, help="A baselines/ recipe, the kit's G, or a G.pth file.")
 @click.option("--count", default=10_000, show_default=True)
 @click.option("--inception-count", default=2000, show_default=True, help="0 skips the Inception space.")
 @click.option("--seed", default=0, show_default=True)

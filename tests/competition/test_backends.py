@@ -45,17 +45,24 @@ class Recorder(Reporter):
             self.failures[team] = reason
 
 
-def test_gpu_slots_and_failed_tasks(tmp_path, monkeypatch):
-    teams = [f"t{i}" for i in range(6)]
+def open_round(tmp_path, monkeypatch, teams: list[str], task_source: str) -> Round:
+    """A round over folders `teams`, whose tasks run `task_source` instead of the evaluator."""
     for name in teams:
         (tmp_path / name).mkdir()
         (tmp_path / name / "generate.py").write_text(f"# {name}\n")
     config = CompetitionConfig.load(write_config(tmp_path, [(n, n, None) for n in teams]))
     fake = tmp_path / "fake_task.py"
-    fake.write_text(FAKE_TASK)
+    fake.write_text(task_source)
     monkeypatch.setattr(backends, "python_command", lambda: [sys.executable, str(fake)])
     run = Round(config)
     run.open()
+    return run
+
+
+def test_gpu_slots_and_failed_tasks(tmp_path, monkeypatch):
+    teams = [f"t{i}" for i in range(6)]
+    run = open_round(tmp_path, monkeypatch, teams, FAKE_TASK)
+    fake = tmp_path / "fake_task.py"
     try:
         pending = run.plan()
         assert pending == teams
@@ -95,15 +102,7 @@ class InterruptOnStart(Recorder):
 
 def test_an_interrupt_leaves_no_team_running_and_no_task_alive(tmp_path, monkeypatch):
     teams = ["t0", "t1", "t2", "t3"]
-    for name in teams:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "generate.py").write_text(f"# {name}\n")
-    config = CompetitionConfig.load(write_config(tmp_path, [(n, n, None) for n in teams]))
-    fake = tmp_path / "fake_task.py"
-    fake.write_text(SLEEPING_TASK)
-    monkeypatch.setattr(backends, "python_command", lambda: [sys.executable, str(fake)])
-    run = Round(config)
-    run.open()
+    run = open_round(tmp_path, monkeypatch, teams, SLEEPING_TASK)
     try:
         pending = run.plan()
         with pytest.raises(KeyboardInterrupt):
