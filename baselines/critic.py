@@ -25,7 +25,7 @@ import click
 import torch
 from rich.console import Console
 
-from baselines.train import BASELINES_DIR, TrainConfig, Trainer, load_training_data, split_holdout
+from baselines.train import BASELINES_DIR, TrainConfig, Trainer, load_training_data, training_split
 from evaluator import mnist
 
 
@@ -34,7 +34,7 @@ def calibrate(trainer: Trainer, data: torch.Tensor, epochs: int, max_steps: int 
     """Train `trainer`'s D alone against its (frozen) G for `epochs` passes over `data` less the
     held-out split; returns one log entry per epoch."""
     config = trainer.config
-    data, _ = split_holdout(data, min(config.holdout, len(data) // 2), config.seed)
+    data, _ = training_split(data, config)
     trainer.generator.requires_grad_(False)
     batches = len(data) // config.batch_size
     entries, steps, started = [], 0, time.perf_counter()
@@ -61,7 +61,7 @@ def derive(base: str, name: str, epochs: int, percentile: float, lr_d: float | N
            recipes_dir: Path = BASELINES_DIR, weights_dir: Path | None = None, command: str = "",
            log=None) -> dict:
     """Calibrate BASE's critic and write the derived recipe NAME; returns its manifest."""
-    from baselines.recipes import WEIGHTS_DIR, RecipeError, find_weights, recipes, store_state
+    from baselines.recipes import WEIGHTS_DIR, RecipeError, load_weights, recipes, store_state
 
     recipe = recipes().get(base)
     if recipe is None or recipe.sampling is not None or "D.pth" not in recipe.files:
@@ -73,9 +73,8 @@ def derive(base: str, name: str, epochs: int, percentile: float, lr_d: float | N
                          d_dropout=manifest.get("d_dropout"), holdout=manifest.get("holdout", 0),
                          data_root=data_root, out_dir=recipes_dir / name)
     trainer = Trainer(config, console=Console(quiet=True))
-    for network, file in ((trainer.generator, "G.pth"), (trainer.discriminator, "D.pth")):
-        state = torch.load(find_weights(recipe.files[file]), map_location=trainer.device, weights_only=True)
-        network.load_state_dict({key: value.float() for key, value in state.items()})
+    load_weights(trainer.generator, recipe.files["G.pth"], trainer.device)
+    load_weights(trainer.discriminator, recipe.files["D.pth"], trainer.device)
     entries = calibrate(trainer, load_training_data(data_root, device), epochs, max_steps, log)
     critic = store_state(trainer.discriminator.state_dict(), weights_dir or WEIGHTS_DIR)
     sampling = {"method": "critic_rejection", "percentile": percentile, "burn_in": 10_000}

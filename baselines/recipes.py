@@ -71,6 +71,12 @@ def find_weights(digest: str) -> Path:
                       f"submission/checkpoints/)")
 
 
+def load_weights(network: torch.nn.Module, digest: str, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """`network` with the stored weights of this SHA-256 (float16 in the store, cast on copy)."""
+    network.load_state_dict(torch.load(find_weights(digest), map_location=device, weights_only=True))
+    return network
+
+
 @dataclass
 class Recipe:
     name: str

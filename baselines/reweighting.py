@@ -102,7 +102,7 @@ def weight_critic_correlation(generator, critic, weights, device, count: int = 5
 @click.option("--data-root", envvar=mnist.ENV_VAR, default=None)
 def main(base: str, steps: int, device: str, seed: int, data_root: str | None) -> None:
     """Train w(z) on top of the recipe BASE and store W.pth for its latent-sampling recipes."""
-    from baselines.recipes import RecipeError, find_weights, recipes, store_state
+    from baselines.recipes import RecipeError, load_weights, recipes, store_state
 
     console = Console()
     recipe = recipes().get(base)
@@ -113,8 +113,7 @@ def main(base: str, steps: int, device: str, seed: int, data_root: str | None) -
     critic = Discriminator(recipe.manifest.get("d_dropout", 0.0)).to(torch_device)
     try:
         for network, name in ((generator, "G.pth"), (critic, "D.pth")):
-            network.load_state_dict(torch.load(find_weights(recipe.files[name]), map_location=torch_device,
-                                               weights_only=True))
+            load_weights(network, recipe.files[name], torch_device)
     except RecipeError as err:
         raise click.UsageError(str(err)) from err
     config = ReweightingConfig(steps=steps, seed=seed)

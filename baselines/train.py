@@ -89,6 +89,11 @@ def split_holdout(data: torch.Tensor, count: int, seed: int = 0) -> tuple[torch.
     return data[order[count:]], data[order[:count]]
 
 
+def training_split(data: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's (training, held-out) digits: `config.holdout` of them (at most half), seeded."""
+    return split_holdout(data, min(config.holdout, len(data) // 2), config.seed)
+
+
 def xavier(module: torch.nn.Module) -> None:
     """Xavier-uniform weights and zero biases for every linear layer (what the course's #1 team used)."""
     for layer in module.modules():
@@ -235,7 +240,7 @@ class Trainer:
     def train(self, data: torch.Tensor) -> None:
         """Train on `data` (all training digits): `holdout` of them are kept apart to choose by."""
         config = self.config
-        data, held_out = split_holdout(data, min(config.holdout, len(data) // 2), config.seed)
+        data, held_out = training_split(data, config)
         if len(held_out) and config.eval_every:
             self.holdout_reference = _reference(held_out, config)
         batches = len(data) // config.batch_size

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from baselines.recipes import assemble  # noqa: E402
-from baselines.train import TrainConfig, _reference, _score_against, load_training_data, split_holdout  # noqa: E402
+from baselines.train import TrainConfig, _reference, _score_against, load_training_data, training_split  # noqa: E402
 
 
 def kit_generate():
@@ -50,7 +50,7 @@ def draw(generate, checkpoints: Path, config: dict, count: int, seed: int):
 def main(recipe: str, percentiles: tuple[float, ...], count: int, seed: int, data_root: str | None) -> None:
     # The trainer's defaults give the split (holdout size, seed) and the scoring device.
     config = TrainConfig("wgan-gp", data_root=data_root, out_dir=Path(tempfile.mkdtemp()))
-    _, held_out = split_holdout(load_training_data(data_root, "cpu"), config.holdout, config.seed)
+    _, held_out = training_split(load_training_data(data_root, "cpu"), config)
     reference = _reference(held_out, config)
     (folder,) = assemble([recipe], Path(tempfile.mkdtemp(prefix="rejection-")))
     generate = kit_generate()
