@@ -4,11 +4,16 @@ in MNIST features against the training digits the trainer holds out (`train-base
 same seed, same split).
 
     MNIST_ROOT=../shared/data python bench/critic_rejection.py wgan-gp [--percentile 50 --percentile 80]
+        [--setting '{"method": "interpolation"}']
+
+`--setting` adds any other sampling.json setting of the kit (interpolation, say) to the same table,
+scored the same way.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -45,9 +50,12 @@ def draw(generate, checkpoints: Path, config: dict, count: int, seed: int):
 @click.argument("recipe")
 @click.option("--percentile", "percentiles", multiple=True, type=float, default=(25, 50, 75, 90), show_default=True)
 @click.option("--count", default=10_000, show_default=True)
+@click.option("--setting", "settings", multiple=True, type=json.loads,
+              help="Another sampling.json setting to score, as JSON (e.g. '{\"method\": \"interpolation\"}').")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--data-root", envvar="MNIST_ROOT", default=None)
-def main(recipe: str, percentiles: tuple[float, ...], count: int, seed: int, data_root: str | None) -> None:
+def main(recipe: str, percentiles: tuple[float, ...], settings: tuple[dict, ...], count: int, seed: int,
+         data_root: str | None) -> None:
     # The trainer's defaults give the split (holdout size, seed) and the scoring device.
     config = TrainConfig("wgan-gp", data_root=data_root, out_dir=Path(tempfile.mkdtemp()))
     _, held_out = training_split(load_training_data(data_root, "cpu"), config)
@@ -56,11 +64,13 @@ def main(recipe: str, percentiles: tuple[float, ...], count: int, seed: int, dat
     generate = kit_generate()
     print(f"{recipe}: {count} samples, seed {seed}, against {len(held_out)} held-out training digits")
     print("| sampling | acceptance | held-out MNIST FID | precision | recall |\n|---|---:|---:|---:|---:|")
-    for setting in (None, *percentiles):
-        sampling = {"method": "plain"} if setting is None else {"method": "critic_rejection", "percentile": setting}
+    rows = [("plain", {"method": "plain"}),
+            *((f"critic rejection, percentile {p:g}", {"method": "critic_rejection", "percentile": p})
+              for p in percentiles),
+            *((json.dumps(setting), setting) for setting in settings)]
+    for name, sampling in rows:
         images, acceptance = draw(generate, folder / "checkpoints", sampling, count, seed)
         scores = _score_against(images, reference, config)
-        name = "plain" if setting is None else f"critic rejection, percentile {setting:g}"
         print(f"| {name} | {acceptance:.1%} | {scores['mnist.fid']:.3f} | {scores['mnist.precision']:.4f} | "
               f"{scores['mnist.recall']:.4f} |", flush=True)
 
