@@ -2,7 +2,7 @@
 
 Generator: z(100) -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2), tanh. Layer names fc1..fc4 are
 those of the course template, so existing checkpoints load. Do not change the Generator: the
-evaluator checks the tensor shapes of checkpoints/G.pth.
+evaluator checks the network whose forward pass makes the samples, not only checkpoints/G.pth.
 """
 
 import torch

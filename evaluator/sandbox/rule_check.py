@@ -40,8 +40,17 @@ ARCHITECTURE = "Linear " + "→".join(str(n) for n in (LATENT_DIM, *(o for _, o 
 # less), allowing a handful of pixels for rounding at the edges of the tolerance.
 TOLERANCE = 0.02
 MAX_OUT_OF_ORDER_PIXELS = 8
-CANDIDATES = 4  # best-correlated replayed outputs tried per sample
-MATCH_BUDGET_MACS = 100e9  # bounds the sample x output correlation work; beyond it a random subset
+# Candidates are found by correlation with views of each replayed output: the output itself (any
+# affine mapping: the kit's linear one, per-image min-max), the output clamped at 0 (the course
+# template's save_image writes [-1, 0] as black) and its sign (a binarised digit). With the raw
+# view alone the template's own clamping left 32 of 10,000 samples outside the 4 best candidates
+# (another output correlated better once half the range was black), a false violation; with the
+# three views every one of 10,000 samples of the kit's generator ranks its true output first among
+# 10,240 outputs under linear, clamped, min-max, gamma and binarising mappings
+# (bench/rule_check_matching.py; the 8 candidates leave room for mappings not measured).
+VIEWS = (lambda o: o, lambda o: np.maximum(o, 0), lambda o: (o > 0).astype(o.dtype))
+CANDIDATES = 8  # best-correlated replayed outputs tried per sample
+MATCH_BUDGET_MACS = 300e9  # bounds the sample x output correlation work; beyond it a random subset
 SAMPLE_BLOCK, OUTPUT_BLOCK = 2048, 8192
 
 # Bounds on reading the trace (the run could have written anything there).
@@ -198,8 +207,18 @@ def _read_weight_set(trace_dir: Path, weights_name: str, latents_name: str, budg
         return None
     rows = len(raw) // (4 * LATENT_DIM)
     latents = np.frombuffer(raw[:rows * 4 * LATENT_DIM], dtype=np.float32).reshape(rows, LATENT_DIM)
-    latents = latents[np.isfinite(latents).all(axis=1)]
+    latents = _distinct_rows(latents[np.isfinite(latents).all(axis=1)])
     return WeightSet(weights, latents, hashlib.sha256(data).hexdigest())
+
+
+def _distinct_rows(latents: np.ndarray) -> np.ndarray:
+    """Each latent row once, in first-seen order: a generator wrapped in another module (DataParallel)
+    records every batch twice, and duplicates would crowd the candidates of `trace_samples`."""
+    if not len(latents):
+        return latents
+    keys = np.ascontiguousarray(latents).view(np.dtype((np.void, latents.dtype.itemsize * latents.shape[1])))
+    _, first = np.unique(keys.ravel(), return_index=True)
+    return latents[np.sort(first)]
 
 
 def _generator_modules(modules: list[dict]) -> list[dict]:
@@ -271,7 +290,7 @@ def trace_samples(images: np.ndarray, weight_sets: list[WeightSet], seed: int = 
     rows = sum(len(w.latents) for w in weight_sets)
     if not len(informative):
         return 0, 0, 0
-    affordable = int(MATCH_BUDGET_MACS // max(rows * OUTPUT_DIM, 1))
+    affordable = int(MATCH_BUDGET_MACS // max(rows * OUTPUT_DIM * len(VIEWS), 1))
     if rows and affordable < len(informative):
         informative = np.sort(np.random.default_rng(seed).choice(informative, affordable, replace=False))
     checked = len(informative)
@@ -283,9 +302,10 @@ def trace_samples(images: np.ndarray, weight_sets: list[WeightSet], seed: int = 
     best_where = np.zeros((checked, CANDIDATES, 2), dtype=np.int64)  # (weight set, row)
     for set_index, weight_set in enumerate(weight_sets):
         for start in range(0, len(weight_set.latents), OUTPUT_BLOCK):
-            outputs = _standardise(replay(weight_set.weights, weight_set.latents[start:start + OUTPUT_BLOCK]))
+            outputs = replay(weight_set.weights, weight_set.latents[start:start + OUTPUT_BLOCK])
+            views = [_standardise(view(outputs)) for view in VIEWS]
             for block in range(0, checked, SAMPLE_BLOCK):
-                scores = standard[block:block + SAMPLE_BLOCK] @ outputs.T
+                scores = np.max([standard[block:block + SAMPLE_BLOCK] @ view.T for view in views], axis=0)
                 take = min(CANDIDATES, scores.shape[1])
                 top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
                 merged_score = np.concatenate([best_score[block:block + SAMPLE_BLOCK],

@@ -147,6 +147,42 @@ def test_any_monotone_pixel_mapping_is_traced(witness, mapping):
     assert trace_samples(images, [weight_set]) == (300, 300, 0)
 
 
+@pytest.fixture(scope="module")
+def kit_outputs():
+    """The kit's trained generator on 10,240 latents (five of the course template's 2,048 batches)."""
+    from pathlib import Path
+
+    state = torch.load(Path(__file__).resolve().parents[2] / "submission" / "checkpoints" / "G.pth",
+                       map_location="cpu", weights_only=True)
+    weights = [state[f"fc{layer}.{kind}"].float().numpy() for layer in range(1, 5) for kind in ("weight", "bias")]
+    latents = np.random.default_rng(3).standard_normal((10_240, LATENT_DIM)).astype(np.float32)
+    return WeightSet(weights, latents, "3" * 64), replay(weights, latents)
+
+
+@pytest.mark.parametrize("mapping", ["clamp", "binarised"])
+def test_a_trained_generator_is_traced_among_many_outputs(kit_outputs, mapping):
+    """With a trained generator and thousands of outputs, a clamped sample once correlated better with
+    other outputs than with its own (32 of 10,000 course-template samples were called violations)."""
+    weight_set, outputs = kit_outputs
+    written = outputs[:4000]
+    images = to_pixels(written, "clamp") if mapping == "clamp" else \
+        np.where(written > 0, 255, 0).astype(np.uint8).reshape(-1, 28, 28)
+    checked, traced, uninformative = trace_samples(images, [weight_set])
+    assert checked + uninformative == 4000 and traced == checked
+
+
+def test_latents_recorded_twice_are_read_once(tmp_path):
+    """A generator wrapped in DataParallel records each batch at both levels: one copy is kept."""
+    from evaluator.sandbox.rule_check import read_trace
+
+    weights = random_weights(0)
+    np.savez(tmp_path / "weights-7-0.npz", **{f"p{i}": w for i, w in enumerate(weights)})
+    latents = np.random.default_rng(0).standard_normal((50, LATENT_DIM)).astype(np.float32)
+    (tmp_path / "latents-7-0.f32").write_bytes(np.concatenate([latents, latents, latents[:10]]).tobytes())
+    [weight_set] = read_trace(tmp_path, 1 << 30).weight_sets
+    np.testing.assert_array_equal(weight_set.latents, latents)
+
+
 def test_other_images_are_not_traced(witness):
     from scipy.ndimage import uniform_filter
 

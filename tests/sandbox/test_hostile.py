@@ -355,8 +355,16 @@ def test_stale_committed_samples_are_not_scored(run):
         for i in range(N):
             (folder / "samples" / f"{i}.png").write_bytes(b"stale")
     result, _ = run("pass  # writes nothing", extra=commit_stale_samples)
-    assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"missing"}
+    assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"missing_folder"}
     assert result["submission"]["removed"]
+
+
+@pytest.mark.parametrize("make", ["os.mkdir('samples')", "os.makedirs('samples')",
+                                  "assert not os.path.exists('samples'); os.mkdir('samples')"])
+def test_a_script_that_makes_its_own_samples_folder_runs_as_at_home(run, make):
+    """The copy has no samples/ until generate.py makes it, as on a team's own machine."""
+    result, log = run(f"{make}\nwrite_samples()")
+    assert result["verdict"] == "OK", result["reason"] + log
 
 
 def test_deep_folders_written_by_the_run_are_cleaned_up(run):

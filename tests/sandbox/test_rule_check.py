@@ -87,6 +87,40 @@ def test_the_course_template_clamping_passes(evaluate, tmp_path):
     assert evaluate(folder)["rule_check"]["status"] == "ok"
 
 
+COURSE_TEMPLATE = textwrap.dedent("""
+    import argparse, os, torch, torchvision
+    from model import Generator
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--batch_size", type=int, default=2048)
+        args = parser.parse_args()
+        model = Generator(g_output_dim=784)
+        ckpt = torch.load(os.path.join("checkpoints", "G.pth"), map_location="cpu")
+        model.load_state_dict({k.replace("module.", ""): v for k, v in ckpt.items()})
+        model = torch.nn.DataParallel(model)
+        model.eval()
+        os.makedirs("samples", exist_ok=True)
+        n_samples, wanted = 0, int(os.environ["EVAL_NUM_SAMPLES"])
+        with torch.no_grad():
+            while n_samples < wanted:
+                z = torch.randn(args.batch_size, 100)
+                x = model(z).reshape(args.batch_size, 28, 28)
+                for k in range(x.shape[0]):
+                    if n_samples < wanted:
+                        torchvision.utils.save_image(x[k:k + 1], os.path.join("samples", f"{n_samples}.png"))
+                        n_samples += 1
+""")
+
+
+def test_the_course_template_verbatim_passes(evaluate, tmp_path):
+    """DataParallel (every batch recorded at two levels), whole batches of 2,048 drawn, one RGB PNG
+    at a time through save_image (clamped): the fixed generator, traced."""
+    folder = team(tmp_path)
+    (folder / "generate.py").write_text(COURSE_TEMPLATE)
+    check = evaluate(folder)["rule_check"]
+    assert check["status"] == "ok" and check["traced"] == check["checked"] > 0, check["violations"]
+
+
 def test_batch_norm_generator_is_a_violation(evaluate, tmp_path):
     setup = """
     class BNGenerator(Generator):
