@@ -36,6 +36,7 @@ PERTURBATIONS = {
     "noise σ 0.1": lambda x, rng: noisy(x, 0.1, rng),
     "1-px blur": lambda x, rng: blurred(x, 1.0),
     "1-px shift": lambda x, rng: np.roll(x, 1, axis=2),
+    "2-px shift": lambda x, rng: np.roll(x, (2, -1), axis=(1, 2)),
     "contrast": lambda x, rng: np.round(x * 0.6 + 60).astype(np.uint8),
     "shift and noise": lambda x, rng: noisy(np.roll(x, -1, axis=1), 0.05, rng),
 }
