@@ -24,7 +24,7 @@ from competition.config import CompetitionConfig, ConfigError
 from competition.journal import Journal, RoundState, TeamState
 from competition.round import Round, RoundError, latest_round
 from competition.slurm import SlurmError
-from evaluator.display import label, team_text, visible
+from evaluator.display import label, make_console, team_text, visible
 from evaluator.errors import EvaluatorError, ExitCode
 
 
@@ -119,7 +119,7 @@ def round_command(config_path: Path, jobs: int | None, backend: str, forced: tup
     config = _load(config_path)
     if not config.teams:
         raise click.UsageError(f"{config_path} has no [[teams]]")
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     run = Round(config, new_seed=new_seed)
     try:
         resumed = run.open()
@@ -192,7 +192,7 @@ def _print_state(console: Console, state: RoundState) -> None:
     for column, width in (("state", 7), ("verdict", 12), ("tries", 5), ("fetch s", 7), ("eval s", 6),
                           ("gen s", 5)):
         table.add_column(column, no_wrap=True, min_width=width)
-    output = Console()
+    output = make_console()
     fixed = min(widest, 30) + 7 + 12 + 5 + 7 + 6 + 5 + 3 * 8 + 5  # the columns, padding and borders
     table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=max(output.width - fixed, 12))
     for team in sorted(state.teams.values(), key=lambda t: t.name):
@@ -227,7 +227,7 @@ def status(config_path: Path, round_id: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"round": state.round_id, "finished": state.finished,
                                "teams": {name: vars(team) for name, team in state.teams.items()}}, indent=2))
         return
-    _print_state(Console(stderr=True), state)
+    _print_state(make_console(stderr=True), state)
 
 
 @main.command()

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluator import mnist, results
-from evaluator.display import label, team_text, visible
+from evaluator.display import label, make_console, team_text, visible
 from evaluator.errors import EvaluatorError, ExitCode
 from evaluator.pipeline import EvaluationOptions, Reporter, evaluate_samples
 from evaluator.cache import CACHE_ENV_VAR
@@ -125,7 +125,7 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
     4 MNIST not found, 5 feature-network weights missing or corrupt,
     6 a submission's verdict was not OK, 7 bubblewrap missing (see --no-sandbox).
     """
-    console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, greppable
+    console = make_console(stderr=True, soft_wrap=True)  # messages stay whole lines, greppable
     try:
         if bool(submissions) == (samples_dir is not None):
             raise click.UsageError("give either submission folders or --samples DIR (not both)")
@@ -226,7 +226,7 @@ def _evaluate_samples(console: Console, samples_dir, name, results_dir, json_pat
         console.print(team_text(result["validation"]["summary"], multiline=True))
         console.print(label("result written to ", "", path))
         return ExitCode.INVALID_SAMPLES
-    Console().print(metrics_table(result))
+    make_console().print(metrics_table(result))
     _print_flags(console, result)
     console.print(label("result written to ", "", path))
     return ExitCode.OK
@@ -242,7 +242,7 @@ def _print_submission(console: Console, result: dict, path: Path) -> None:
     from evaluator.sandbox.requirements import summarise
 
     if result["verdict"] == "OK":
-        Console().print(metrics_table(result))
+        make_console().print(metrics_table(result))
     else:
         console.print(label(f"{result['verdict']}: ", "bold red", result["reason"]))
         if result.get("validation") and not result["validation"]["ok"]:
@@ -308,7 +308,7 @@ def _evaluate_submissions(console: Console, folders, name, results_dir, options,
         table.add_row(team_text(entry), Text(verdict, style="green" if verdict == "OK" else "red"),
                       Text(place_text, style=styles[place]), "" if fid is None else f"{fid:.3f}",
                       team_text(reason))
-    Console().print(table)
+    make_console().print(table)
     return ExitCode.OK if all(row[1] == "OK" for row in summary) else ExitCode.SUBMISSION_FAILED
 
 

@@ -10,10 +10,14 @@ shown as a visible escape such as `\\x1b`.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 
+from rich.console import Console
 from rich.text import Text
+
+OFF_TERMINAL_WIDTH = 160  # rich's 80 columns cut the reason column of a status table in a log file
 
 # C0 controls except tab/newline, DEL, C1 controls; plus the invisible formatting characters that
 # reorder or hide text (bidirectional overrides and isolates, zero-width characters, the BOM).
@@ -43,3 +47,11 @@ def team_text(text: object, style: str | None = None, multiline: bool = False) -
 def label(prefix: str, style: str, text: object, multiline: bool = False) -> Text:
     """`prefix` in `style` (our own words), then the untrusted `text`."""
     return Text.assemble((prefix, style), team_text(text, multiline=multiline))
+
+
+def make_console(stderr: bool = False, **options) -> Console:
+    """A rich Console; off a terminal (a pipe, a log file) with no COLUMNS set, tables get
+    OFF_TERMINAL_WIDTH columns instead of rich's 80, so no cell is cut."""
+    if not Console(stderr=stderr).is_terminal and "COLUMNS" not in os.environ:
+        options.setdefault("width", OFF_TERMINAL_WIDTH)
+    return Console(stderr=stderr, **options)

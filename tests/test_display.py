@@ -33,3 +33,19 @@ def test_markup_is_printed_literally(text):
     console.print(label("flag: ", "bold yellow", text))
     output = buffer.getvalue()
     assert output.count(text) == 2
+
+
+def test_tables_off_a_terminal_are_not_cut_at_80_columns(monkeypatch, capsys):
+    """A status table written to a log file keeps its reason column whole."""
+    from rich.table import Table
+
+    from evaluator.display import OFF_TERMINAL_WIDTH, make_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    table = Table("team", "reason")
+    table.add_row("team-a", "generated and scored, " + "x" * 90)
+    make_console().print(table)
+    assert "x" * 90 in capsys.readouterr().out
+    assert make_console().width == OFF_TERMINAL_WIDTH
+    monkeypatch.setenv("COLUMNS", "100")
+    assert make_console().width == 100  # the organiser's own setting wins
