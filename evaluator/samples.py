@@ -281,11 +281,11 @@ def validate_samples(
     try:
         info = os.lstat(directory)
     except OSError as err:
-        report.add("", "missing_folder", f"samples folder {directory} does not exist ({err.strerror})")
+        report.add("", "missing_folder", f"{directory.name}/ does not exist ({err.strerror}): nothing was written")
         return None, report
     if not stat.S_ISDIR(info.st_mode):
         kind = _describe_file_type(info.st_mode) or "a regular file"
-        report.add("", "missing_folder", f"{directory} is {kind}, not a folder")
+        report.add("", "missing_folder", f"{directory.name} is {kind}, not a folder")
         return None, report
 
     names = set()

@@ -119,7 +119,10 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
         result["samples"].update(count=report.found_count, sha256=report.sha256)
         _rule_check(result, images, trace, options, timings, reporter)
     if images is None:
-        counts = ", ".join(f"{n} {code}" for code, n in report.to_dict()["problem_counts"].items())
+        # A problem of the folder itself is said in words; problems of files are counted by kind.
+        by_code = report.by_code()
+        counts = ", ".join(problems[0].message if code == "missing_folder" else f"{len(problems)} {code}"
+                           for code, problems in by_code.items())
         return finish(Verdict.INVALID_OUTPUT, f"samples failed validation: {counts}"), log, None
     score_images(images, evaluation, reporter, result, timings)
     return finish(Verdict.OK, "generated and scored"), log, images

@@ -357,6 +357,14 @@ def test_stale_committed_samples_are_not_scored(run):
     result, _ = run("pass  # writes nothing", extra=commit_stale_samples)
     assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"missing_folder"}
     assert result["submission"]["removed"]
+    assert result["reason"] == "samples failed validation: samples/ does not exist (No such file or directory): " \
+                               "nothing was written"
+
+
+def test_samples_as_a_link_is_said_in_words_without_host_paths(run):
+    result, _ = run("os.symlink('/etc', 'samples')")
+    assert result["verdict"] == "INVALID_OUTPUT"
+    assert result["reason"] == "samples failed validation: samples is a symbolic link, not a folder"
 
 
 @pytest.mark.parametrize("make", ["os.mkdir('samples')", "os.makedirs('samples')",
