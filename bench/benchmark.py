@@ -13,8 +13,8 @@ Measures:
     convolutions (how close to this CPU's float32 convolution rate each runs);
   * the kit's generate.py writing 10K PNGs, plainly and inside the sandbox (the overhead);
   * the quick evaluation of a 10K-PNG folder (`evaluate --samples`).
-Prints a markdown table with ratios and writes it to bench/results.md; the README's performance
-section is copied from it.
+Prints a markdown table with ratios; a full run (or one given --out) also writes it to
+bench/results.md, from which the README's performance section is copied.
 """
 
 from __future__ import annotations
@@ -337,8 +337,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the Inception loops")
     parser.add_argument("--only", default=None,
                         help="comma-separated subset of sections: fid,pr,generate,sandbox,quick,inception")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the table is written (default: bench/results.md for a full run; a run "
+                             "with --only prints its rows and writes nothing unless --out is given, so it "
+                             "cannot replace the full table)")
     args = parser.parse_args()
+    if args.out is None and args.only is None:
+        args.out = REPO / "bench" / "results.md"
     sections = set(SECTIONS if args.only is None else args.only.split(","))
     unknown = sections - set(SECTIONS)
     if unknown:
@@ -379,7 +384,8 @@ def main() -> None:
               for task, impl, seconds, ratio, note in rows]
     table = "\n".join(lines)
     print(table)
-    args.out.write_text(table + "\n")
+    if args.out is not None:
+        args.out.write_text(table + "\n")
 
 
 if __name__ == "__main__":
