@@ -258,6 +258,12 @@ def _teams(entries: Any, fail) -> list[Team]:
             fail(f"team name {entry['name']!r} appears twice", "name", "teams", index)
         if "ref" in entry and (not isinstance(entry["ref"], str) or not entry["ref"].strip()):
             fail("ref must be a branch or tag name", "ref", "teams", index)
+        # Values that git could read as options are refused here; sources.py checks the rest.
+        for key in ("source", "ref"):
+            if isinstance(entry.get(key), str) and (entry[key].startswith("-") or
+                                                     any(ord(c) < 0x20 or ord(c) == 0x7f for c in entry[key])):
+                fail(f"{key} {entry[key][:80]!r} may not begin with '-' or hold control characters",
+                     key, "teams", index)
         seen.add(entry["name"])
         teams.append(Team(entry["name"], entry["source"], entry.get("ref")))
     return teams

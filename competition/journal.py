@@ -2,8 +2,9 @@
 
 The journal is the round's memory across Ctrl-C, `kill -9` and reboots: replaying it says which
 teams are done, which were running (they are run again), and which are pending. A line torn by a
-crash is ignored. The lock (filelock) makes concurrent appenders safe; it also marks the round as
-held, so that two `competition round` processes never drive the same round.
+crash is ignored when read, and cut off before the next append. The lock (filelock) makes
+concurrent appenders safe; it also marks the round as held, so that two `competition round`
+processes never drive the same round.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ class Journal:
         line = json.dumps(record, default=str) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.lock:
-            with open(self.path, "a") as handle:
-                handle.write(line)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            with os.fdopen(fd, "r+b") as handle:
+                _cut_torn_tail(handle)
+                handle.seek(0, os.SEEK_END)
+                handle.write(line.encode())
                 handle.flush()
                 os.fsync(handle.fileno())
         return record
@@ -47,6 +51,28 @@ class Journal:
                 if isinstance(record, dict) and "event" in record:
                     records.append(record)
         return records
+
+
+def _cut_torn_tail(handle, chunk: int = 65536) -> None:
+    """Drop a last line that a crash left without its newline, so the next event starts a line of
+    its own (appended to the torn one, it would be lost with it)."""
+    end = handle.seek(0, os.SEEK_END)
+    if end == 0:
+        return
+    handle.seek(end - 1)
+    if handle.read(1) == b"\n":
+        return
+    position = end
+    while position > 0:
+        start = max(position - chunk, 0)
+        handle.seek(start)
+        block = handle.read(position - start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            handle.truncate(start + newline + 1)
+            return
+        position = start
+    handle.truncate(0)
 
 
 # What a team's latest event says about it.

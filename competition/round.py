@@ -113,6 +113,7 @@ class Round:
         self.rounds_dir = self.state_dir / "rounds"
         self.new_seed = new_seed
         self._lock = FileLock(str(self.state_dir / "round.lock"))
+        self.observed = Journal(self.state_dir / "observed.jsonl")
         self.round_dir: Path | None = None
         self.journal: Journal | None = None
         self.seed: int | None = None
@@ -186,15 +187,21 @@ class Round:
             if team.name in plan:
                 continue
             try:
-                fetched = fetch(team, self.config, cache, self.config.deadline if self.final else None)
+                observed = self.observation_for(team) if self.final else None
+                fetched = fetch(team, self.config, cache, observed)
             except FetchError as err:
                 self.journal.append("fetch_failed", team=team.name, verdict="FETCH_FAILED", reason=str(err))
                 if progress:
                     progress(team.name, "FETCH_FAILED", str(err))
                 continue
+            if not self.final:  # the harness's own record of what it saw, and when: never a commit date
+                observed = self.observed.append("observed", team=team.name, source=team.source, ref=team.ref,
+                                                kind=fetched.kind, commit=fetched.commit, sha256=fetched.sha256,
+                                                commit_date=fetched.commit_date, round=self.round_dir.name)
             key = self.settings.key(fetched.sha256)
             plan[team.name] = {"folder": str(fetched.folder), "kind": fetched.kind, "commit": fetched.commit,
-                               "sha256": fetched.sha256, "key": key, "source": team.source, "ref": team.ref}
+                               "sha256": fetched.sha256, "key": key, "source": team.source, "ref": team.ref,
+                               "commit_date": fetched.commit_date, "observed_at": observed["time"]}
             result_files.write_json(self.round_dir / "plan.json", plan)
             self.journal.append("planned", team=team.name, commit=fetched.commit, key=key,
                                 seconds=fetched.seconds, kind=fetched.kind)
@@ -215,6 +222,19 @@ class Round:
                 continue
             pending.append(name)
         return pending
+
+    def observation_for(self, team) -> dict:
+        """The last submission of `team` that a round fetched at or before the deadline (a final
+        round's choice: what the harness saw in time, whatever dates the commits claim)."""
+        deadline = self.config.deadline
+        seen = [record for record in self.observed.events()
+                if record.get("event") == "observed" and record.get("team") == team.name
+                and record.get("source") == team.source and record.get("ref") == team.ref
+                and datetime.fromisoformat(record["time"]) <= deadline]
+        if not seen:
+            raise FetchError(f"no submission of this team was fetched at or before the deadline "
+                             f"({deadline.isoformat()}): the final round evaluates only what a round saw in time")
+        return seen[-1]
 
     def skip_reason(self, team: str, key: str) -> tuple[str, str | None] | None:
         """Why the team need not run: an evaluation with this key exists, or the day's quota is used."""

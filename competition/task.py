@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from competition.config import CompetitionConfig
-from competition.round import commitment, round_seed
+from competition.round import Settings, commitment, round_seed
 from evaluator import results as result_files
 from evaluator.pipeline import EvaluationOptions
 from evaluator.sandbox.install import RequirementInstaller
@@ -56,12 +56,18 @@ def run_task(round_dir: Path, team: str) -> dict:
     result, log, images = evaluate_submission(entry["folder"], evaluation, options)
     run_id = result_files.new_run_id()
     result.update(run_id=run_id, name=team)
-    result["round"] = {"id": round_dir.name, "key": entry["key"], "commit": entry["commit"],
-                       "kind": entry["kind"], "ref": entry.get("ref"), "final": context.get("final", False)}
+    # The key is that of what was staged and run: a folder changed since planning is stored under
+    # its new code's key, never the old one (which would let the next round skip the old code).
+    staged = (result.get("submission") or {}).get("sha256")
+    key = Settings(**{**settings, "features": tuple(settings["features"])}).key(staged) if staged else entry["key"]
+    result["round"] = {"id": round_dir.name, "key": key, "commit": entry["commit"],
+                       "commit_date": entry.get("commit_date"), "observed_at": entry.get("observed_at"),
+                       "kind": entry["kind"], "ref": entry.get("ref"), "final": context.get("final", False),
+                       "changed_since_planning": bool(staged) and key != entry["key"]}
     results_dir = config.path(config.results_dir)
     path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root)
     marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),
-              "key": entry["key"], "fid": result["metrics"].get("mnist.fid"),
+              "key": key, "fid": result["metrics"].get("mnist.fid"),
               "seconds": {"evaluate": round(time.monotonic() - started, 3),
                           **{k: v for k, v in result["timings_s"].items() if "." not in k}}}
     result_files.write_json(round_dir / "done" / f"{team}.json", marker)

@@ -251,7 +251,7 @@ def _print_submission(console: Console, result: dict, path: Path) -> None:
     rule = result.get("rule_check") or {}
     if rule.get("status") == "not_checked" and rule.get("error"):
         console.print(label("warning (evaluation environment): ", "bold yellow", rule["error"]))
-    grouped = summarise(result.get("requirements") or [])
+    grouped = summarise(result.get("requirements") or [], result.get("requirements_installed"))
     if grouped:
         severity, line = grouped
         console.print(label(f"{severity}: ", "yellow" if severity == "warning" else "dim", line))

@@ -17,7 +17,7 @@ import numpy as np
 from evaluator import results
 from evaluator.pipeline import EvaluationOptions, Reporter, Timings, new_result, require_data, score_images
 from evaluator.samples import validate_samples
-from evaluator.sandbox.install import InstallFailed, RequirementInstaller
+from evaluator.sandbox.install import InstallFailed, RequirementInstaller, installed_record
 from evaluator.sandbox.limits import Limits
 from evaluator.sandbox.requirements import check_requirements
 from evaluator.sandbox.rule_check import RuleCheck, check_rule, generator_shapes, read_trace
@@ -84,7 +84,7 @@ def evaluate_submission(folder: str | Path, evaluation: EvaluationOptions,
                     return finish(Verdict.INSTALL_FAILED, str(err)), "", None
             reporter.done("install requirements", timings.seconds["install"],
                           "nothing missing" if site_packages is None else site_packages.name)
-            result["requirements_installed"] = str(site_packages.name) if site_packages else None
+            result["requirements_installed"] = installed_record(site_packages)
 
         with timings.measure("generate"):
             reporter.stage("generate (sandbox)")

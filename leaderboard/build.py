@@ -112,7 +112,7 @@ def _row_view(row: Row) -> dict:
     flags = row.run.result.get("flags", [])
     loud = [flag for flag in flags if flag.get("code") in STANDOUT_FLAGS]
     quiet = [flag for flag in flags if flag.get("code") not in STANDOUT_FLAGS]
-    grouped = summarise(row.run.result.get("requirements") or [])
+    grouped = summarise(row.run.result.get("requirements") or [], row.run.result.get("requirements_installed"))
     notes = [*(f"{flag['code']}: {flag['message']}" for flag in quiet), *([grouped[1]] if grouped else [])]
     return {"loud": loud, "notes": notes, "entries": len(row.history),
             "last": max((run.created for run in row.history), default=None)}
@@ -195,7 +195,7 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
                 if histogram else None,
                 "metrics": [(label(name), name, describe(name).formatted(value) if describe(name) else value,
                              run.interval(name)) for name, value in run.result.get("metrics", {}).items()],
-                "requirements": summarise(run.result.get("requirements") or []),
+                "requirements": summarise(run.result.get("requirements") or [], run.result.get("requirements_installed")),
                 "json": json.dumps({k: run.result.get(k) for k in ("submission", "generation", "timings_s",
                                                                      "environment", "feature_extractors",
                                                                      "reference", "requirements", "rule_check",

@@ -5,8 +5,9 @@ run, constrained to every installed version, binary wheels only, so no package's
 runs), then installs exactly the missing distributions, without their dependencies, into a folder
 keyed by what was asked. That folder is bound read-only into the sandbox and appended to the end
 of `sys.path` by the bootstrap, so it can add packages but never replace one of the environment's.
-torch, torchvision and numpy are never installed: a team that pins another version of them gets
-the environment's (the pin is reported as information by the requirements check).
+torch, torchvision, numpy and the packages of torch's own build (CUDA runtime wheels, triton) are
+never installed, not even as another package's dependency: a team that pins them gets the
+environment's (the requirements check reports the pin as information).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from pathlib import Path
 from filelock import FileLock
 from packaging.utils import canonicalize_name
 
+from evaluator.sandbox.requirements import never_installed
 from evaluator.sandbox.staging import remove_tree
-
-PROTECTED = frozenset({"torch", "torchvision", "numpy"})
 
 
 class InstallFailed(Exception):
@@ -44,7 +44,7 @@ class RequirementInstaller:
         """The folder holding the missing packages (None when nothing is missing); raises InstallFailed."""
         wanted = sorted({entry["requirement"] for entry in requirements if entry.get("problem") == "missing"
                          and entry.get("requirement")
-                         and canonicalize_name(entry.get("package", "")) not in PROTECTED})
+                         and not never_installed(entry.get("package", ""))})
         if not wanted:
             return None
         key = hashlib.sha256(json.dumps([wanted, sys.version, platform.machine()]).encode()).hexdigest()[:24]
@@ -84,6 +84,8 @@ class RequirementInstaller:
             if protected:
                 raise InstallFailed(f"the requirements would replace {', '.join(protected)}, which are never "
                                     f"installed")
+            skipped = [name for name, _ in plan if never_installed(name)]
+            plan = [(name, version) for name, version in plan if not never_installed(name)]
             target = Path(scratch) / "site"
             if plan:
                 done = self._pip(["install", "--quiet", "--no-deps", "--target", str(target),
@@ -92,11 +94,28 @@ class RequirementInstaller:
                     raise InstallFailed(f"pip failed to install {', '.join(n for n, _ in plan)}: "
                                         f"{_last_error(done)}")
             target.mkdir(exist_ok=True)
-            (target / ".complete").write_text(json.dumps({"asked": wanted, "installed": plan}) + "\n")
+            record = {"asked": wanted, "installed": plan, "skipped": skipped, "bytes": _tree_bytes(target)}
+            (target / ".complete").write_text(json.dumps(record) + "\n")
             if site.exists():
                 remove_tree(site)
             os.replace(target, site)
             os.chmod(site, 0o755)
+
+
+def installed_record(site: Path | None) -> dict | None:
+    """What an install folder holds, for the result: packages with versions, size, and what was left out."""
+    if site is None:
+        return None
+    try:
+        record = json.loads((site / ".complete").read_text())
+    except (OSError, ValueError):
+        record = {}
+    return {"folder": site.name, "packages": [{"name": n, "version": v} for n, v in record.get("installed", [])],
+            "bytes": int(record.get("bytes") or _tree_bytes(site)), "skipped": record.get("skipped", [])}
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def _last_error(done: subprocess.CompletedProcess) -> str:

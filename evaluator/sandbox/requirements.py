@@ -15,6 +15,20 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+# torch, and the packages that belong to torch's own build (its CUDA runtime wheels, triton): the
+# environment's torch decides which of them it uses, so a team's pins of them can never help. A
+# frozen requirements file once asked for twelve nvidia-*-cu12 wheels (2.8 GB, about 100 s).
+PROTECTED = frozenset({"torch", "torchvision", "numpy"})
+TORCH_BUILD = frozenset({"triton", "pytorch-triton", "pytorch-triton-rocm", "pytorch-triton-xpu"})
+TORCH_BUILD_PREFIXES = ("nvidia-", "cuda-")
+
+
+def never_installed(name: str) -> bool:
+    """torch, torchvision, numpy and the packages of torch's own build are never installed."""
+    name = canonicalize_name(name)
+    return name in PROTECTED or name in TORCH_BUILD or name.startswith(TORCH_BUILD_PREFIXES)
+
+
 MAX_LINES = 500
 MAX_BYTES = 64 * 1024
 MAX_TEXT = 120
@@ -34,7 +48,8 @@ def _clip(text: str) -> str:
 
 def check_requirements(path: Path) -> list[dict]:
     """Entries {'package', 'problem', 'severity', 'detail'}; problems: missing, conflict (a pin that
-    differs), unparsed, missing_file, cut."""
+    differs), torch_build (a package of torch's own build, never installed), unparsed, missing_file,
+    cut."""
     if not path.is_file():
         return [{"package": "", "problem": "missing_file", "severity": "info", "detail": "no requirements.txt"}]
     with open(path, "rb") as handle:
@@ -61,7 +76,11 @@ def check_requirements(path: Path) -> list[dict]:
             continue
         name = canonicalize_name(requirement.name)
         installed = installed_version(name)
-        if installed is None:
+        if installed is None and never_installed(name):
+            entries.append({"package": _clip(requirement.name), "problem": "torch_build", "severity": "info",
+                            "detail": f"{_clip(line)} belongs to torch's own build: never installed, the "
+                                      f"environment's torch is used"})
+        elif installed is None:
             entry = {"package": _clip(requirement.name), "problem": "missing", "severity": "warning",
                      "detail": f"{_clip(line)} is not installed in the evaluation environment"}
             if requirement.url is None:  # what an opt-in install may ask pip for (never a direct URL)
@@ -77,8 +96,9 @@ def check_requirements(path: Path) -> list[dict]:
     return entries
 
 
-def summarise(entries: list[dict]) -> tuple[str, str] | None:
-    """(severity, one line) grouping the entries, or None when there is nothing to say."""
+def summarise(entries: list[dict], installed: dict | None = None) -> tuple[str, str] | None:
+    """(severity, one line) grouping the entries, or None when there is nothing to say; `installed`
+    is the result's `requirements_installed` (what an opt-in install added, None when nothing)."""
     groups: dict[str, list[dict]] = {}
     for entry in entries:
         groups.setdefault(entry.get("problem", ""), []).append(entry)
@@ -94,11 +114,28 @@ def summarise(entries: list[dict]) -> tuple[str, str] | None:
     if groups.get("conflict"):
         pins = [{"package": e["detail"].replace(" requested,", ":")} for e in groups["conflict"]]
         parts.append(f"{len(pins)} pin(s) differ from the installed version ({names(pins)})")
+    if groups.get("torch_build"):
+        parts.append(f"{len(groups['torch_build'])} package(s) of torch's own build never installed "
+                     f"({names(groups['torch_build'])})")
     if groups.get("unparsed"):
         parts.append(f"{len(groups['unparsed'])} line(s) ignored")
     if groups.get("cut"):
         parts.append(groups["cut"][0]["detail"])
-    if not parts:
+    installed = installed if isinstance(installed, dict) else None  # results of older versions held a name
+    if not parts and not installed:
         return None
-    severity = "warning" if groups.get("missing") else "info"
-    return severity, "requirements.txt: " + "; ".join(parts) + " (nothing is installed)"
+    if installed:
+        packages = [{"package": f"{p['name']} {p['version']}"} for p in installed.get("packages", [])]
+        size = installed.get("bytes", 0)
+        parts.append(f"installed {len(packages)} package(s), {_megabytes(size)} ({names(packages)})"
+                     if packages else "nothing needed installing")
+        severity = "info"
+    else:
+        severity = "warning" if groups.get("missing") else "info"
+        if groups.get("missing"):
+            parts[0] += " (not installed: installation is off)"
+    return severity, "requirements.txt: " + "; ".join(parts)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"

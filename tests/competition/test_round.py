@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -172,22 +173,67 @@ def test_usage_errors(tmp_path):
     assert outcome.exit_code == 2 and "no [[teams]]" in outcome.output
 
 
-def test_a_round_after_the_deadline_is_the_final_round(tmp_path, env):
-    """Each git team's last commit before the deadline, its own evaluation, and final.html."""
+def test_the_final_round_takes_what_was_fetched_in_time_not_commit_dates(tmp_path, env):
+    """A commit pushed after the deadline with a backdated date is not the final submission: the
+    final round evaluates the last commit a round fetched at or before the deadline."""
     source = kit(tmp_path / "src", note="before the deadline")
-    run = lambda *args, date: subprocess.run(["git", *args], cwd=source, check=True, capture_output=True,  # noqa: E731
-                                             env={**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
-    run("init", "-q", "-b", "main", date="2026-01-01T10:00:00Z")
-    run("add", "-A", date="2026-01-01T10:00:00Z")
-    run("-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "on time", date="2026-01-01T10:00:00Z")
-    early = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True).stdout.strip()
+    bare = git_repository(source, tmp_path / "team.git")
+    on_time = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True).stdout.strip()
+    config = write_config(tmp_path, [("a", "team.git", "main"), ("never-seen", "late.git", "main")],
+                          extra="deadline = 2099-01-01T00:00:00Z\n")
+    first = competition(["round", str(config)], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    time.sleep(1.1)
+    deadline = datetime.now(timezone.utc).replace(microsecond=0)
+    time.sleep(1.1)
+    config.write_text(config.read_text().replace("2099-01-01T00:00:00Z", deadline.isoformat()))
     (source / "NOTE.txt").write_text("after the deadline")
-    run("add", "-A", date="2026-06-01T10:00:00Z")
-    run("-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "late", date="2026-06-01T10:00:00Z")
-    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(tmp_path / "team.git")], check=True)
-    config = write_config(tmp_path, [("a", "team.git", "main")], extra="deadline = 2026-03-01T00:00:00Z\n")
-    outcome = competition(["round", str(config)], env)
-    assert outcome.returncode == 0, outcome.stderr[-3000:]
-    [result] = results_of(tmp_path, "a")
-    assert result["round"]["final"] is True and result["round"]["commit"] == early
+    backdated = {**os.environ, "GIT_AUTHOR_DATE": "2020-01-01T10:00:00Z", "GIT_COMMITTER_DATE": "2020-01-01T10:00:00Z"}
+    subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qam", "late"],
+                   cwd=source, check=True, env=backdated)
+    subprocess.run(["git", "push", "-q", str(bare), "main"], cwd=source, check=True)
+    git_repository(kit(tmp_path / "late-src", note="late"), tmp_path / "late.git")  # first seen after it
+    final = competition(["round", str(config)], env)
+    assert final.returncode == 0, final.stderr[-3000:]
+    state = round_state(tmp_path)
+    assert state.teams["never-seen"].verdict == "FETCH_FAILED"
+    assert "at or before the deadline" in state.teams["never-seen"].reason
+    results = results_of(tmp_path, "a")
+    [final_result] = [r for r in results if r["round"]["final"]]
+    assert final_result["round"]["commit"] == on_time and final_result["round"]["observed_at"] <= deadline.isoformat()
+    assert final_result["round"]["commit_date"] is not None  # shown, never decided on
     assert (tmp_path / "site" / "final.html").exists()
+    observed = [json.loads(line) for line in (tmp_path / ".competition" / "observed.jsonl").read_text().splitlines()]
+    assert [(o["team"], o["commit"]) for o in observed] == [("a", on_time)]  # the first round's fetch only
+
+
+def test_a_result_is_keyed_by_what_was_staged(tmp_path, env, monkeypatch):
+    """A folder changed between planning and evaluation is stored under the new code's key, so the
+    next round evaluates the changed folder again instead of skipping it as unchanged."""
+    from competition.config import CompetitionConfig
+    from competition.round import Round
+    from competition.task import run_task
+
+    kit(tmp_path / "team-a")
+    config_path = write_config(tmp_path, [("team-a", "team-a", None)])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    round_ = Round(CompetitionConfig.load(config_path))
+    round_.open()
+    try:
+        assert round_.plan() == ["team-a"]
+        planned_key = round_.load_plan()["team-a"]["key"]
+        (tmp_path / "team-a" / "NOTE.txt").write_text("changed after planning")
+        marker = run_task(round_.round_dir, "team-a")
+        round_.finish(tmp_path / "site")
+    finally:
+        round_.close()
+    [result] = results_of(tmp_path, "team-a")
+    assert marker["key"] == result["round"]["key"] != planned_key
+    assert result["round"]["changed_since_planning"] is True
+    again = competition(["round", str(config_path)], env)  # plans the changed folder: already evaluated
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert round_state(tmp_path).teams["team-a"].state == "skipped"
+    (tmp_path / "team-a" / "NOTE.txt").write_text("the old code's key must not match this either")
+    third = competition(["round", str(config_path)], env)
+    assert third.returncode == 0 and round_state(tmp_path).teams["team-a"].state == "done"

@@ -87,6 +87,30 @@ def test_requirements_grouped_by_severity(tmp_path):
     assert summarise(check_requirements(path))[0] == "info"  # a differing pin is information
 
 
+def test_packages_of_torchs_own_build_are_never_asked_for(tmp_path):
+    """A frozen CUDA environment's wheels cannot help this torch: noted, never installed."""
+    path = tmp_path / "requirements.txt"
+    path.write_text("nvidia-cublas-cu12==12.1.3.1\nnvidia_cudnn_cu12==8.9.2.26\ntriton==2.1.0\n"
+                    "cuda-bindings==12.0\ndatetime==4.3.0\n")
+    entries = check_requirements(path)
+    build = [e for e in entries if e["problem"] == "torch_build"]
+    assert len(build) == 4 and all(e["severity"] == "info" and "requirement" not in e for e in build)
+    assert [e["package"] for e in entries if e["problem"] == "missing"] == ["datetime"]
+    severity, line = summarise(entries)
+    assert "4 package(s) of torch's own build never installed" in line
+    assert "not installed: installation is off" in line and severity == "warning"
+
+
+def test_the_requirements_note_says_what_was_installed(tmp_path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("termcolor==2.4.0\n")
+    installed = {"folder": "abc", "packages": [{"name": "termcolor", "version": "2.4.0"}], "bytes": 23_000,
+                 "skipped": []}
+    severity, line = summarise(check_requirements(path), installed)
+    assert "installed 1 package(s), 23 kB (termcolor 2.4.0)" in line and "not installed" not in line
+    assert severity == "info"
+
+
 def test_requirements_are_bounded(tmp_path):
     path = tmp_path / "requirements.txt"
     path.write_text("".join(f"package-{i}==1.0\n" for i in range(100_000)))

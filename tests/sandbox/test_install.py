@@ -66,7 +66,9 @@ def test_a_missing_package_is_installed_and_visible_read_only(evaluate, tmp_path
     installed = [p.name for p in (tmp_path / "site-packages").iterdir() if not p.name.endswith(".lock")]
     assert len(installed) == 1
     again = evaluate(f"{PACKAGE}\nnumpy==1.0.0\ntorch==0.1\n", body)  # cached by what was asked
-    assert again["verdict"] == "OK" and again["requirements_installed"] == installed[0]
+    assert again["verdict"] == "OK" and again["requirements_installed"]["folder"] == installed[0]
+    [package] = again["requirements_installed"]["packages"]
+    assert package["name"] == PACKAGE and again["requirements_installed"]["bytes"] > 0
 
 
 def test_a_failed_install_is_a_clear_verdict(evaluate):
