@@ -65,7 +65,8 @@ def run_task(round_dir: Path, team: str) -> dict:
                        "kind": entry["kind"], "ref": entry.get("ref"), "final": context.get("final", False),
                        "changed_since_planning": bool(staged) and key != entry["key"]}
     results_dir = config.path(config.results_dir)
-    path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root)
+    path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root,
+                         evaluation.cache_dir)
     marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),
               "key": key, "fid": result["metrics"].get("mnist.fid"),
               "seconds": {"evaluate": round(time.monotonic() - started, 3),

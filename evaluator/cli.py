@@ -16,6 +16,7 @@ from evaluator import mnist, results
 from evaluator.display import label, make_console, team_text, visible
 from evaluator.errors import EvaluatorError, ExitCode
 from evaluator.pipeline import EvaluationOptions, Reporter, evaluate_samples
+from evaluator.published import host_prefixes, redact
 from evaluator.cache import CACHE_ENV_VAR
 from evaluator.samples import DEFAULT_COUNT
 
@@ -220,7 +221,8 @@ def _evaluate_samples(console: Console, samples_dir, name, results_dir, json_pat
     result["run_id"] = run_id
     result["name"] = name or Path(samples_dir).resolve().name
     path = json_path or default_result_path(results_dir, result["name"], run_id)
-    results.write_json(path, result)
+    results.write_json(path, redact(result, host_prefixes(submission=samples_dir, data_root=options.data_root,
+                                                          cache_dir=options.cache_dir)))
     if result["status"] == "invalid_samples":
         console.print(Text("invalid samples", style="bold red"))
         console.print(team_text(result["validation"]["summary"], multiline=True))
@@ -288,7 +290,8 @@ def _evaluate_submissions(console: Console, folders, name, results_dir, options,
                                                           RichReporter(progress))
             run_id = results.new_run_id()
             result.update(run_id=run_id, name=entry)
-            path = write_outputs(result, log, images, results_dir / entry / run_id, options.data_root)
+            path = write_outputs(result, log, images, results_dir / entry / run_id, options.data_root,
+                                 options.cache_dir)
             _print_submission(console, result, path)
             summary.append((entry, result["verdict"], standing(result, config.rule_violation),
                             result["reason"], result["metrics"].get("mnist.fid")))

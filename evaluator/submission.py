@@ -16,6 +16,7 @@ import numpy as np
 
 from evaluator import results
 from evaluator.pipeline import EvaluationOptions, Reporter, Timings, new_result, require_data, score_images
+from evaluator.published import host_prefixes, redact, redact_text
 from evaluator.samples import validate_samples
 from evaluator.sandbox.install import InstallFailed, RequirementInstaller, installed_record
 from evaluator.sandbox.limits import Limits
@@ -147,13 +148,17 @@ def _rule_check(result: dict, images: np.ndarray | None, trace, options: Submiss
 
 
 def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Path,
-                  data_root: str | None = None) -> Path:
+                  data_root: str | None = None, cache_dir: str | None = None) -> Path:
     """log.txt (the last 64 KB of stdout/stderr), grid.png (first 100 samples), closest.png (the
     samples most similar to an MNIST digit, above the digit each resembles) and result.json, written
     into a hidden folder beside `run_dir` and renamed into place at once: a run folder is either
-    complete or absent, whenever the process dies."""
+    complete or absent, whenever the process dies. Host paths in the log and the result are written
+    as placeholders (`published.py`): both are published."""
     run_dir = Path(run_dir)
     incoming = run_dir.parent / f".incoming-{run_dir.name}"
+    prefixes = host_prefixes(submission=(result.get("submission") or {}).get("path"), data_root=data_root,
+                             cache_dir=cache_dir)
+    log = redact_text(log, prefixes)
     results.write_file(incoming / "log.txt", log)
     result["log_sha256"] = results.sha256_text(log)
     if images is not None:
@@ -163,7 +168,7 @@ def write_outputs(result: dict, log: str, images: np.ndarray | None, run_dir: Pa
         if pairs:
             results.write_file(incoming / "closest.png", closest_png(images, pairs, data_root))
             result["closest"] = "closest.png"
-    results.write_json(incoming / "result.json", result)
+    results.write_json(incoming / "result.json", redact(result, prefixes))
     os.chmod(incoming, 0o755)
     os.rename(incoming, run_dir)
     return run_dir / "result.json"
