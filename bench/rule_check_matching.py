@@ -4,7 +4,8 @@ The rule check (`evaluator/sandbox/rule_check.py`) picks, for each sample, the r
 outputs that correlate best with it, then checks that its pixels are a monotone function of one of
 them. This draws `--count` latents through the kit's generator, writes the samples under each
 mapping, and reports, per set of correlation views: where the true output ranks among all outputs
-(0 = first), how many samples `trace_samples` leaves untraced, and its time.
+(0 = first), the least share of a sample's variance its output explains (MIN_EXPLAINED is the
+bar), how many samples `trace_samples` leaves untraced, and its time.
 
     python bench/rule_check_matching.py [--count 10000] [--latents 10240]
 
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from evaluator.sandbox import rule_check  # noqa: E402
-from evaluator.sandbox.rule_check import WeightSet, replay, trace_samples  # noqa: E402
+from evaluator.sandbox.rule_check import WeightSet, explained_share, replay, trace_samples  # noqa: E402
 
 MAPPINGS = {
     "linear (kit)": lambda o: np.round((o + 1) * 127.5),
@@ -65,19 +66,23 @@ def main(count: int, latents: int, seed: int) -> None:
     outputs = replay(weights, z)
     settings = {"raw output only (before)": rule_check.VIEWS[:1], "raw, clamped, sign (now)": rule_check.VIEWS}
     print(f"{count} samples, {len(z)} outputs, kit generator, {rule_check.CANDIDATES} candidates now\n")
-    print("| mapping | views | true output's rank: max | samples ranked beyond 4 | untraced (now) | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("| mapping | views | true output's rank: max | samples ranked beyond 4 | explained share: min | "
+          "untraced (now) | seconds |")
+    print("|---|---|---|---|---|---|---|")
     for name, mapping in MAPPINGS.items():
         images = mapping(outputs[:count]).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
         for label, views in settings.items():
             ranks = true_ranks(images, outputs, views)
-            untraced, seconds = "", ""
+            untraced, seconds, share = "", "", ""
             if views is rule_check.VIEWS:
+                flat = images.reshape(count, -1)
+                informative = flat.max(axis=1) > flat.min(axis=1)
+                share = f"{explained_share(flat[informative], outputs[:count][informative]).min():.4f}"
                 started = time.perf_counter()
-                checked, traced, _ = trace_samples(images, [WeightSet(weights, z, "bench")], seed)
+                checked, traced, _ = trace_samples(images, [WeightSet(weights, z, "bench")])
                 seconds = f"{time.perf_counter() - started:.1f}"
                 untraced = str(checked - traced)
-            print(f"| {name} | {label} | {ranks.max()} | {(ranks >= 4).sum()} | {untraced} | {seconds} |")
+            print(f"| {name} | {label} | {ranks.max()} | {(ranks >= 4).sum()} | {share} | {untraced} | {seconds} |")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def _rule_check(result: dict, images: np.ndarray | None, trace, options: Submiss
     with timings.measure("rule_check"):
         reporter.stage("rule check (replay)")
         try:
-            check = check_rule(images, trace, seed=options.seed)
+            check = check_rule(images, trace)
         except Exception as err:  # noqa: BLE001 - an evaluator bug must not become a team's violation
             check = RuleCheck("not_checked", error=f"the rule check failed: {type(err).__name__}: {err}")
     reporter.done("rule check (replay)", timings.seconds["rule_check"], check.status)

@@ -25,14 +25,17 @@ This file is also the protocol: the evaluator reads what it writes, with bounds.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
 import runpy
 import sys
 import traceback
+import weakref
 
-MAX_WEIGHT_SETS = 16  # distinct weight versions recorded per process
+MAX_WEIGHT_SETS = 16  # distinct weights (by content) recorded per process
+MAX_VERSIONS = 4096  # tensor versions remembered before their weights are hashed again
 MAX_LATENT_ROWS = 400_000  # per process, over every weight set (160 MB of float32)
 MAX_MODULES = 500  # inventory entries per process
 
@@ -93,8 +96,13 @@ class Recorder:
         self.generator_shapes = generator_shapes
         self.latent_values = generator_shapes[0][1]  # fc1.weight is (256, latent)
         self.output_values = generator_shapes[-1][0]  # fc4.bias is (784,)
-        self.modules: dict[int, dict] = {}
-        self.weight_sets: dict[tuple, int] = {}
+        # Modules and weights are told apart by the objects themselves (weak references), never by
+        # id(): Python reuses the id of a freed object, and a generator reloaded for every batch
+        # frees one. The inventory has one entry per kind of module (class and parameter shapes).
+        self.entries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.modules: dict[tuple, dict] = {}
+        self.versions: dict[tuple, tuple[tuple, int]] = {}  # (id, version, pointer)s -> (weak refs, set)
+        self.weight_sets: dict[str, int] = {}  # content digest -> weight set
         self.rows = 0
         self.depth = 0  # forward passes in progress: a module called inside another is "nested"
         self.pid = os.getpid()
@@ -105,7 +113,8 @@ class Recorder:
     def _reset_after_fork(self) -> None:
         if os.getpid() != self.pid:  # a forked child writes files of its own
             self.pid = os.getpid()
-            self.modules, self.weight_sets, self.rows = {}, {}, 0
+            self.entries, self.modules = weakref.WeakKeyDictionary(), {}
+            self.versions, self.weight_sets, self.rows = {}, {}, 0
 
     def hook(self, module, args, output) -> None:
         self.depth = max(self.depth - 1, 0)
@@ -118,19 +127,21 @@ class Recorder:
         import torch
 
         self._reset_after_fork()
-        key = id(module)
-        entry = self.modules.get(key)
+        entry = self.entries.get(module)
         if entry is None:
-            if len(self.modules) >= MAX_MODULES:
-                return
             parameters = list(module.named_parameters())
-            entry = {"class": f"{type(module).__module__}.{type(module).__qualname__}"[:200],
-                     "parameters": [[name[:200], list(p.shape)] for name, p in parameters[:64]],
-                     "parameter_count": len(parameters),
-                     "buffers": len(list(module.buffers())), "calls": 0, "generator_calls": 0,
-                     "outermost_generator_calls": 0, "latent_values": None}
-            self.modules[key] = entry
-            self._write_inventory()
+            kind = (f"{type(module).__module__}.{type(module).__qualname__}"[:200],
+                    tuple((name[:200], tuple(p.shape)) for name, p in parameters[:64]), len(parameters))
+            entry = self.modules.get(kind)
+            if entry is None:
+                if len(self.modules) >= MAX_MODULES:
+                    return
+                entry = {"class": kind[0], "parameters": [[name, list(shape)] for name, shape in kind[1]],
+                         "parameter_count": kind[2], "buffers": len(list(module.buffers())), "calls": 0,
+                         "generator_calls": 0, "outermost_generator_calls": 0, "latent_values": None}
+                self.modules[kind] = entry
+                self._write_inventory()
+            self.entries[module] = entry
         entry["calls"] += 1
         if not (isinstance(output, torch.Tensor) and output.dim() >= 1 and len(output) > 0
                 and output.is_floating_point() and output[0].numel() == self.output_values):
@@ -148,24 +159,32 @@ class Recorder:
             return
         parameters = [p for _, p in module.named_parameters()]
         version = tuple((id(p), p._version, p.data_ptr()) for p in parameters)
-        weight_set = self.weight_sets.get(version)
-        if weight_set is None:
+        known = self.versions.get(version)
+        if known is not None and all(ref() is p for ref, p in zip(known[0], parameters)):
+            weight_set = known[1]
+        else:
             # Weights are kept only for a module shaped like the fixed generator: each of its eight
             # tensors has a shape of its own, which names its layer whatever the registration order.
             by_shape = {tuple(p.shape): p for p in parameters}
             if len(parameters) != len(self.generator_shapes) or set(by_shape) != set(self.generator_shapes):
                 return
-            if len(self.weight_sets) >= MAX_WEIGHT_SETS:
-                return
-            weight_set = len(self.weight_sets)
-            self.weight_sets[version] = weight_set
             import numpy
 
             arrays = {f"p{i}": by_shape[shape].detach().to("cpu", torch.float32).numpy()
                       for i, shape in enumerate(self.generator_shapes)}
-            path = os.path.join(self.trace_dir, f"weights-{self.pid}-{weight_set}.npz")
-            numpy.savez(path + ".tmp.npz", **arrays)
-            os.replace(path + ".tmp.npz", path)
+            digest = hashlib.sha256(b"".join(numpy.ascontiguousarray(a).tobytes() for a in arrays.values()))
+            weight_set = self.weight_sets.get(digest.hexdigest())
+            if weight_set is None:  # weights seen before (the same file loaded again) share one set
+                if len(self.weight_sets) >= MAX_WEIGHT_SETS:
+                    return
+                weight_set = len(self.weight_sets)
+                self.weight_sets[digest.hexdigest()] = weight_set
+                path = os.path.join(self.trace_dir, f"weights-{self.pid}-{weight_set}.npz")
+                numpy.savez(path + ".tmp.npz", **arrays)
+                os.replace(path + ".tmp.npz", path)
+            if len(self.versions) >= MAX_VERSIONS:
+                self.versions.clear()
+            self.versions[version] = (tuple(weakref.ref(p) for p in parameters), weight_set)
         rows = latent.detach().reshape(len(latent), -1).to("cpu", torch.float32).numpy()
         if self.rows + len(rows) > MAX_LATENT_ROWS:
             return

@@ -241,3 +241,80 @@ def test_rule_check_follows_the_given_limits(mnist_root, cache_dir, tmp_path):
                                 metrics=("fid",))
     result, _, _ = evaluate_submission(folder, options, SubmissionOptions(limits=Limits(timeout_s=5)))
     assert result["verdict"] == "TIMEOUT" and "5 s" in result["reason"]
+
+
+def custom(tmp_path: Path, body: str) -> Path:
+    folder = team(tmp_path)
+    (folder / "generate.py").write_text(textwrap.dedent("""
+        import os, torch, numpy as np
+        from PIL import Image
+        from model import Generator
+        N = int(os.environ["EVAL_NUM_SAMPLES"])
+        def save(x):
+            os.makedirs("samples", exist_ok=True)
+            pixels = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).reshape(-1, 28, 28).numpy()
+            for i, p in enumerate(pixels):
+                Image.fromarray(p).save(f"samples/{i}.png")
+    """) + textwrap.dedent(body))
+    return folder
+
+
+def test_rejection_inside_a_modules_forward_complies(evaluate, tmp_path):
+    """Fewer rows out than in: the wrapper is not the generator, but every sample is its output."""
+    folder = custom(tmp_path, """
+        class Rejecting(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.G = Generator(784)
+                self.G.load_state_dict(torch.load("checkpoints/G.pth", map_location="cpu"))
+                self.score = torch.nn.Linear(784, 1)
+            def forward(self, z):
+                x = self.G(z)
+                s = self.score(x).squeeze(1)
+                return x[s > s.median()]
+        sampler, kept = Rejecting().eval(), []
+        with torch.no_grad():
+            while sum(len(k) for k in kept) < N:
+                kept.append(sampler(torch.randn(32, 100)))
+        save(torch.cat(kept)[:N])
+    """)
+    check = evaluate(folder)["rule_check"]
+    assert check["status"] == "ok" and check["traced"] == check["checked"] == N, check["violations"]
+
+
+def test_a_generator_reloaded_for_every_batch_complies(evaluate, tmp_path):
+    """32 loads of the same checkpoint: one weight set, not 32 (the cap of 16 once made it a violation)."""
+    folder = custom(tmp_path, """
+        batches = []
+        with torch.no_grad():
+            for start in range(0, N, 2):
+                G = Generator(784)
+                G.load_state_dict(torch.load("checkpoints/G.pth", map_location="cpu"))
+                batches.append(G(torch.randn(2, 100)))
+                del G
+        save(torch.cat(batches))
+    """)
+    check = evaluate(folder)["rule_check"]
+    assert check["status"] == "ok" and check["traced"] == check["checked"] == N, check["violations"]
+    assert len(check["weights_sha256"]) == 1 and len(check["generators"]) == 1
+
+
+def test_a_decoy_that_barely_varies_does_not_vouch_for_images_made_elsewhere(evaluate, tmp_path):
+    """A fixed generator with its last layer zeroed runs on N latents; the samples are the kit's
+    outputs computed by hand, blurred and mirrored."""
+    folder = custom(tmp_path, """
+        import torch.nn.functional as F
+        decoy = Generator(784)
+        with torch.no_grad():
+            decoy.fc4.weight.zero_(); decoy.fc4.bias.zero_()
+            decoy(torch.randn(N, 100))
+            w = torch.load("checkpoints/G.pth", map_location="cpu")
+            x = torch.randn(N, 100)
+            for i in (1, 2, 3):
+                x = F.leaky_relu(F.linear(x, w[f"fc{i}.weight"], w[f"fc{i}.bias"]), 0.2)
+            x = torch.tanh(F.linear(x, w["fc4.weight"], w["fc4.bias"])).reshape(-1, 1, 28, 28)
+            x = F.avg_pool2d(x, 3, 1, 1).flip(3).reshape(-1, 784)
+        save(x)
+    """)
+    result = evaluate(folder)
+    assert result["rule_check"]["status"] == "violation" and result["rule_check"]["traced"] == 0
