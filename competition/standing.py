@@ -1,8 +1,10 @@
 """Where a result stands in the ranking: ranked, unranked (shown with a badge) or disqualified.
 
 One rule, used by `evaluate`'s summary table and by the leaderboard: a run whose fixed-generator
-check found a violation is, by `rule_violation` in competition.toml, either listed with a badge
-and no rank (`unranked`, the default) or taken out of the ranking (`disqualify`).
+check found a violation, or whose samples the set-level copying test flags (they sit closer to the
+reference than genuine unseen digits do), is, by `rule_violation` in competition.toml, either
+listed with a badge and no rank (`unranked`, the default) or taken out of the ranking
+(`disqualify`). The per-sample near-copy flag (`memorisation`) is shown, never decides.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from enum import Enum
 
 RULE_FLAG = "rule_violation"
+COPYING_FLAG = "data_copying"
+RULE_FLAGS = (RULE_FLAG, COPYING_FLAG)
 
 
 class Standing(str, Enum):
@@ -20,7 +24,7 @@ class Standing(str, Enum):
 
 
 def has_rule_violation(result: dict) -> bool:
-    return any(flag.get("code") == RULE_FLAG for flag in result.get("flags", []))
+    return any(flag.get("code") in RULE_FLAGS for flag in result.get("flags", []))
 
 
 def standing(result: dict, policy: str) -> Standing:

@@ -14,7 +14,7 @@ import numpy as np
 from evaluator import metrics as metric_registry
 from evaluator import mnist, results
 from evaluator.features import make_extractor
-from evaluator.metrics import knn
+from evaluator.metrics import copying, knn
 from evaluator.metrics.context import FeatureContext, SampleContext
 from evaluator.reference import REFERENCE_SPLIT, load_reference
 from evaluator.samples import DEFAULT_COUNT, validate_samples
@@ -87,7 +87,7 @@ def require_data(options: EvaluationOptions) -> None:
     """Fail fast, before minutes of work, if the data the selected metrics need is absent."""
     mnist.require_split("test", options.data_root)
     selected = metric_registry.select(list(options.metrics) if options.metrics else None)
-    if any(metric.name == "memorisation" for metric in selected):
+    if any(metric.name in ("memorisation", "copying") for metric in selected):
         mnist.require_split("train", options.data_root)
 
 
@@ -178,6 +178,12 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
         for metric in sample_metrics:
             _run_metric(metric, context, f"{metric.name}.", result, timings, reporter)
 
+    if result["metrics"].get("copying.flagged"):
+        result["flags"].append({
+            "code": "data_copying",
+            "message": f"the samples sit closer to the MNIST test split (the reference) than genuine unseen "
+                       f"digits do: C_T {result['metrics']['copying.ct']:+.1f}, below {copying.FLAG_BELOW:g}",
+        })
     if result["metrics"].get("memorisation.flagged"):
         fraction = result["metrics"]["memorisation.near_copy_fraction"]
         result["flags"].append({

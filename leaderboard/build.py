@@ -28,7 +28,7 @@ from evaluator.sandbox.requirements import summarise
 from leaderboard import plots
 from leaderboard.ranking import Row, build_rows, final_runs, load_runs, resolved
 
-STANDOUT_FLAGS = ("rule_violation", "memorisation")  # shown loud; everything else stays quiet
+STANDOUT_FLAGS = ("rule_violation", "data_copying", "memorisation")  # shown loud; everything else stays quiet
 
 
 def slug(name: str) -> str:

@@ -4,6 +4,7 @@ results and tables show them; each value it reports is described once (registry.
 # Imported under other names: the package's attributes `fid`, `class_coverage`, `memorisation` stay the
 # submodules of those names.
 from evaluator.metrics.class_coverage import class_coverage as _class_coverage
+from evaluator.metrics.copying import copying as _copying
 from evaluator.metrics.density_coverage import density_coverage as _density_coverage
 from evaluator.metrics.fid_metric import fid as _fid
 from evaluator.metrics.memorisation import memorisation as _memorisation
@@ -24,9 +25,12 @@ KEY_METRIC_RECOGNISABLE = "class_coverage.recognisable_fraction"
 KEY_METRIC_MEAN_CONFIDENCE = "class_coverage.mean_confidence"
 KEY_METRIC_NEAR_COPIES = "memorisation.near_copy_fraction"
 KEY_METRIC_MEMORISATION_FLAG = "memorisation.flagged"
+KEY_METRIC_COPYING = "copying.ct"
+KEY_METRIC_COPYING_FLAG = "copying.flagged"
 
 KYNKAANNIEMI = "https://arxiv.org/abs/1904.06991"
 NAEEM = "https://arxiv.org/abs/2002.09797"
+MEEHAN = "https://arxiv.org/abs/2004.05675"
 
 
 def metric_name(space: str, key: str) -> str:
@@ -83,6 +87,19 @@ register_metric("memorisation", "samples", _memorisation,
           "the highest such correlation among the samples", "README: Metrics", "correlation"),
     Value("flagged", "Memorisation flag", "none", "{}",
           "more than 1% of the samples are near-copies", "README: Metrics"),
+))
+register_metric("copying", "samples", _copying,
+                "Set-level data-copying test of the reference (Meehan et al. 2020 C_T)", (
+    Value("ct", "Copying C_T", "none", "{:+.2f}",
+          "Meehan et al.'s C_T against the test split, the lower of two canonical embeddings: about 0 "
+          "for genuine unseen digits, above 0 for a generator, far below 0 for copies of the reference",
+          MEEHAN, "Z score"),
+    Value("ct_centred", "Copying C_T (centred)", "none", "{:+.2f}",
+          "C_T with digits centred and scaled to a fixed size", MEEHAN, "Z score"),
+    Value("ct_upright", "Copying C_T (upright)", "none", "{:+.2f}",
+          "C_T with digits centred, scaled and turned upright", MEEHAN, "Z score"),
+    Value("flagged", "Copying flag", "none", "{}",
+          "C_T below -3: the samples sit closer to the reference than genuine unseen digits do", MEEHAN),
 ))
 
 __all__ = ["METRICS", "SPACE_LABELS", "Metric", "Value", "describe", "label", "lower_is_better", "markdown_table",

@@ -1,0 +1,145 @@
+"""The set-level copying test (`copying`, Meehan et al. 2020 C_T) on genuine digits, generators and
+copies of the reference.
+
+For each set of `--count` images it prints C_T in both embeddings, the lower, and whether the
+metric flags it (below copying.FLAG_BELOW):
+- genuine training digits never in P, `--draws` random draws (the false-positive rate);
+- the kit and every reference recipe's generator (plain sampling, the kit's linear write-out);
+- synthetic strokes never copied from MNIST (random pen paths, drawn with PIL);
+- copies of the test split (the reference) under erosion, dilation, shifts of 3 px, scaling by 0.9,
+  elastic warps and 10-degree rotations, as whole sets and mixed into the kit's samples.
+
+    MNIST_ROOT=../shared/data python bench/data_copying.py [--count 10000] [--draws 10]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from evaluator import mnist  # noqa: E402
+from evaluator.metrics import copying  # noqa: E402
+
+
+def generator_samples(digest: str | None, count: int, seed: int = 0) -> np.ndarray:
+    """A stored generator (the kit's when `digest` is None), written the kit's way."""
+    from baselines.kit import Generator
+    from baselines.recipes import load_weights
+
+    generator = Generator()
+    if digest is None:
+        state = torch.load(REPO / "submission" / "checkpoints" / "G.pth", map_location="cpu", weights_only=True)
+        generator.load_state_dict({key: value.float() for key, value in state.items()})
+    else:
+        load_weights(generator, digest)
+        generator.float()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        outputs = generator(torch.randn(count, 100))
+    return ((outputs + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).view(-1, 28, 28).numpy()
+
+
+def strokes(count: int, seed: int = 0) -> np.ndarray:
+    """Pen paths of 3 to 6 points, 2 to 3 px wide, centred like MNIST digits: never MNIST."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((count, 28, 28), np.uint8)
+    for index in range(count):
+        canvas = Image.new("L", (28, 28))
+        points = [tuple(p) for p in rng.uniform(6, 22, (rng.integers(3, 7), 2))]
+        ImageDraw.Draw(canvas).line(points, fill=255, width=int(rng.integers(2, 4)), joint="curve")
+        images[index] = np.asarray(canvas)
+    return ndimage.gaussian_filter(images.astype(float), (0, 0.6, 0.6)).clip(0, 255).astype(np.uint8)
+
+
+def elastic(images: np.ndarray, rng: np.random.Generator, alpha: float = 8.0, sigma: float = 3.0) -> np.ndarray:
+    """Simard et al.'s elastic distortion: a smoothed random displacement field."""
+    out = np.empty_like(images)
+    rows, cols = np.meshgrid(np.arange(28), np.arange(28), indexing="ij")
+    for index, image in enumerate(images):
+        dy = ndimage.gaussian_filter(rng.uniform(-1, 1, (28, 28)), sigma) * alpha
+        dx = ndimage.gaussian_filter(rng.uniform(-1, 1, (28, 28)), sigma) * alpha
+        out[index] = ndimage.map_coordinates(image.astype(float), [rows + dy, cols + dx], order=1).clip(0, 255)
+    return out
+
+
+def fit(images: np.ndarray) -> np.ndarray:
+    """Back to 28x28 (padded or cropped around the centre), uint8."""
+    size = images.shape[1]
+    if size < 28:
+        low = (28 - size) // 2
+        images = np.pad(images, ((0, 0), (low, 28 - size - low), (low, 28 - size - low)))
+    return np.round(images).clip(0, 255).astype(np.uint8)
+
+
+def transforms(rng: np.random.Generator) -> dict:
+    box = np.ones((1, 2, 2))
+    return {
+        "erosion (2x2)": lambda x: ndimage.grey_erosion(x, footprint=box),
+        "dilation (2x2)": lambda x: ndimage.grey_dilation(x, footprint=box),
+        "shift (3, 3) px": lambda x: np.roll(x, (3, 3), axis=(1, 2)),
+        "scale 0.9": lambda x: fit(ndimage.zoom(x.astype(float), (1, 0.9, 0.9), order=1)),
+        "elastic warp (alpha 8, sigma 3)": lambda x: elastic(x, rng),
+        "rotation 10 degrees": lambda x: ndimage.rotate(x.astype(float), 10, axes=(1, 2), reshape=False, order=1),
+    }
+
+
+@click.command()
+@click.option("--count", default=10_000, show_default=True)
+@click.option("--draws", default=10, show_default=True, help="Random draws of genuine digits.")
+@click.option("--data-root", envvar=mnist.ENV_VAR, default=None)
+@click.option("--cache-dir", envvar="EVALUATOR_CACHE", default=None)
+def main(count: int, draws: int, data_root: str | None, cache_dir: str | None) -> None:
+    from baselines.recipes import recipes
+
+    started = time.perf_counter()
+    tests = copying.copy_tests(data_root, cache_dir)
+    print(f"reference side ready in {time.perf_counter() - started:.1f} s (cached after the first run)\n")
+
+    def row(name: str, images: np.ndarray) -> None:
+        began = time.perf_counter()
+        values = {embedding: test.statistic(copying.embed(images, embedding))["ct"]
+                  for embedding, test in tests.items()}
+        lowest = min(values.values())
+        cells = " | ".join(f"{values[e]:+.2f}" for e in copying.EMBEDDINGS)
+        print(f"| {name} | {cells} | {lowest:+.2f} | {'yes' if lowest < copying.FLAG_BELOW else 'no'} | "
+              f"{time.perf_counter() - began:.1f} |", flush=True)
+
+    print(f"| {count:,} images | C_T centred | C_T upright | C_T | flagged | seconds |")
+    print("|---|---:|---:|---:|---|---:|")
+    train = mnist.load_split("train", data_root)
+    test_split = mnist.load_split("test", data_root)
+    unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
+    for draw in range(draws):
+        chosen = np.random.default_rng(1000 + draw).choice(unused, count, replace=False)
+        row(f"genuine training digits, draw {draw + 1}", train.images[chosen])
+    kit = generator_samples(None, count)
+    row("the kit's generator", kit)
+    for name, recipe in recipes().items():
+        if recipe.sampling is None and "G.pth" in recipe.files:
+            row(f"recipe {name}", generator_samples(recipe.files["G.pth"], count))
+    row("synthetic strokes", strokes(count))
+    rng = np.random.default_rng(7)
+    reference = test_split.images[rng.choice(len(test_split.images), count, replace=count > len(test_split.images))]
+    row("copies of the test split, unchanged", reference)
+    for name, change in transforms(rng).items():
+        copies = fit(change(reference))
+        row(f"copies, {name}", copies)
+        for share in (0.25, 0.1):
+            mixed = kit.copy()
+            where = rng.choice(count, int(share * count), replace=False)
+            mixed[where] = copies[where]
+            row(f"{share:.0%} copies ({name}) among the kit's samples", mixed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Metric `copying`: are the samples, as a set, closer to the leaderboard's reference than genuine
+digits never drawn from it are? The set-level data-copying test of Meehan, Chaudhuri and Dasgupta
+(AISTATS 2020, "A Non-Parametric Test to Detect Data-Copying in Generative Models"), followed as
+the paper defines it (reference notes: shared/reference/data-copying.md):
+
+- T, the set that may have been copied: the MNIST test split (the leaderboard's reference);
+- P, genuine digits from the same distribution that are not in T: HELD_OUT_COUNT training digits;
+- Q, the samples.
+
+Each point's distance to its nearest neighbour in T is measured in a canonical embedding of the
+digit, where the transforms a copier uses are undone rather than listed: each image is resampled
+so that its centre of mass is the centre and its radius of gyration is fixed (MNIST's own
+normalisation: undoes shifts and scaling), in a second embedding also turned so that its principal
+axis is vertical (undoes rotations), then blurred (sigma 1, which absorbs erosion, dilation and
+small warps), standardised (distance from correlation) and projected on T's first PCA_COMPONENTS
+principal components. In the MNIST classifier's own features, eroded or shifted copies were not
+closer to their originals than genuine digits are (C_T +9.1 and +24.3), so the test could not
+see them there. T is partitioned into CELLS cells by k-means (scikit-learn); in every cell holding at least
+MIN_CELL_SAMPLES samples the distances of Q and of P are compared by a Mann-Whitney U test
+(SciPy), normalised to Z_U; C_T is the average of Z_U weighted by P's share of each cell. C_T far
+below 0: the samples sit closer to the reference than genuine unseen digits do, which no
+transform of the copies (erosion, warps, rotations) undoes and which a generator trained on the
+test split shows too. The per-sample near-copy detector (`memorisation`) needs a list of
+transforms; this test needs only the invariances of its embeddings. C_T is computed in both
+embeddings and the lower counts.
+
+The flag threshold and its false-positive rate are measured on genuine digits, every reference
+submission and the kit by `bench/data_copying.py` (figures in docs/data-copying.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from evaluator import mnist
+from evaluator.cache import cache_path, load_arrays, resolve_cache_dir, save_arrays
+from evaluator.metrics.context import SampleContext
+from evaluator.metrics.registry import MetricValues
+
+CELLS = 20  # k-means cells over T: about 500 reference digits and 500 samples a cell at 10K
+EMBEDDINGS = ("centred", "upright")  # centre of mass and scale; and the principal axis turned upright
+EMBEDDING_BLUR = 1.0
+GYRATION_RADIUS = 5.0  # pixels: every digit is rescaled to this radius of gyration
+PCA_COMPONENTS = 64
+MIN_CELL_SAMPLES = 20  # cells with fewer samples are left out (Meehan et al.'s tau)
+HELD_OUT_COUNT = 10_000  # P: training digits, drawn once with HELD_OUT_SEED
+HELD_OUT_SEED = 0
+# Flag when the lower C_T is below this. Ten draws of genuine training digits against the test
+# split gave -0.31 to +0.22, the kit and every reference generator -0.43 to +21 (a GAN lies
+# farther from the data than the data itself), whole sets of eroded, dilated, shifted, scaled,
+# warped or rotated test digits -6.2 to -28.7 (bench/data_copying.py, docs/data-copying.md).
+FLAG_BELOW = -3.0
+FORMAT = 2
+
+
+def canonical(images: np.ndarray, upright: bool) -> torch.Tensor:
+    """(N, 784) standardised rows: each digit centred on its centre of mass, rescaled to a fixed
+    radius of gyration, turned so that its principal axis is vertical when `upright`, blurred."""
+    import torch.nn.functional as F
+
+    from evaluator.metrics.memorisation import blur, standardise
+
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0)
+    count, size = len(x), x.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    mass = x.sum((1, 2)).clamp_min(1e-6)
+    cy, cx = (x * ys).sum((1, 2)) / mass, (x * xs).sum((1, 2)) / mass
+    dy, dx = ys - cy[:, None, None], xs - cx[:, None, None]
+    syy, sxx = (x * dy * dy).sum((1, 2)) / mass, (x * dx * dx).sum((1, 2)) / mass
+    sxy = (x * dx * dy).sum((1, 2)) / mass
+    scale = torch.sqrt((syy + sxx).clamp_min(1e-6)) / GYRATION_RADIUS
+    angle = 0.5 * torch.atan2(2 * sxy, syy - sxx) if upright else torch.zeros(count)
+    half = (size - 1) / 2
+    theta = torch.zeros(count, 2, 3)  # output grid -> input grid, in affine_grid's [-1, 1] coordinates
+    theta[:, 0, 0], theta[:, 0, 1] = scale * torch.cos(angle), scale * torch.sin(angle)
+    theta[:, 1, 0], theta[:, 1, 1] = -scale * torch.sin(angle), scale * torch.cos(angle)
+    theta[:, 0, 2], theta[:, 1, 2] = (cx - half) / half, (cy - half) / half
+    grid = F.affine_grid(theta, [count, 1, size, size], align_corners=True)
+    resampled = F.grid_sample(x[:, None], grid, align_corners=True, padding_mode="zeros")[:, 0]
+    return standardise(blur(resampled, EMBEDDING_BLUR))
+
+
+def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Euclidean distance (float64) from each query to its nearest reference point."""
+    base = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float64))
+    out = np.empty(len(queries))
+    for start in range(0, len(queries), chunk):
+        block = torch.from_numpy(np.ascontiguousarray(queries[start:start + chunk], dtype=np.float64))
+        out[start:start + chunk] = torch.cdist(block, base).min(dim=1).values.numpy()
+    return out
+
+
+def nearest_cell(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    return torch.cdist(torch.from_numpy(np.ascontiguousarray(points, dtype=np.float64)),
+                       torch.from_numpy(np.ascontiguousarray(centers, dtype=np.float64))).argmin(dim=1).numpy()
+
+
+@dataclass
+class CopyTest:
+    """The reference side of the test in one embedding: T projected, its cells, P's distances."""
+
+    mean: np.ndarray  # (D,) of T's embedding
+    basis: np.ndarray  # (D, PCA_COMPONENTS)
+    reference: np.ndarray  # (M, PCA_COMPONENTS) T
+    centers: np.ndarray  # (CELLS, PCA_COMPONENTS)
+    held_out_distances: np.ndarray  # (n,) P's distance to T
+    held_out_cells: np.ndarray  # (n,)
+
+    @classmethod
+    def build(cls, reference: np.ndarray, held_out: np.ndarray, cells: int = CELLS,
+              components: int = PCA_COMPONENTS, seed: int = 0) -> "CopyTest":
+        """From embedded T and P (rows); PCA of T (float64), k-means on T's projection."""
+        from sklearn.cluster import KMeans
+
+        reference = np.asarray(reference, dtype=np.float64)
+        mean = reference.mean(axis=0)
+        _, vectors = np.linalg.eigh(np.cov(reference - mean, rowvar=False))
+        basis = vectors[:, ::-1][:, :components].copy()
+        projected = (reference - mean) @ basis
+        centers = KMeans(n_clusters=cells, n_init=4, random_state=seed).fit(projected).cluster_centers_
+        test = cls(mean, basis, projected, centers, np.zeros(0), np.zeros(0, dtype=np.int64))
+        test.held_out_distances, test.held_out_cells = test._locate(held_out)
+        return test
+
+    def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        projected = (np.asarray(rows, dtype=np.float64) - self.mean) @ self.basis
+        return nearest_distances(projected, self.reference), nearest_cell(projected, self.centers)
+
+    def statistic(self, samples: np.ndarray) -> dict:
+        """C_T of embedded `samples` (rows), with the cells it used."""
+        from scipy.stats import mannwhitneyu
+
+        distances, cells = self._locate(samples)
+        weights, scores = [], []
+        share = np.bincount(self.held_out_cells, minlength=len(self.centers)) / len(self.held_out_cells)
+        for cell in range(len(self.centers)):
+            q, p = distances[cells == cell], self.held_out_distances[self.held_out_cells == cell]
+            if len(q) < MIN_CELL_SAMPLES or len(p) == 0:
+                continue
+            u = mannwhitneyu(q, p, alternative="two-sided", method="asymptotic").statistic  # pairs q > p
+            m, n = len(q), len(p)
+            scores.append((u - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12))
+            weights.append(share[cell])
+        if not weights:
+            return {"ct": float("nan"), "cells_used": 0, "held_out_share": 0.0, "cell_z": []}
+        weights = np.asarray(weights)
+        return {"ct": float(np.dot(weights, scores) / weights.sum()), "cells_used": len(weights),
+                "held_out_share": float(weights.sum()), "cell_z": [round(float(z), 2) for z in scores]}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "basis": self.basis, "reference": self.reference, "centers": self.centers,
+                "held_out_distances": self.held_out_distances, "held_out_cells": self.held_out_cells}
+
+
+def embed(images: np.ndarray, embedding: str) -> np.ndarray:
+    return canonical(images, upright=embedding == "upright").numpy()
+
+
+def held_out_indices(train_count: int) -> np.ndarray:
+    """P: the training digits compared with the samples (the same draw everywhere)."""
+    return np.random.default_rng(HELD_OUT_SEED).choice(train_count, HELD_OUT_COUNT, replace=False)
+
+
+@lru_cache(maxsize=2)
+def copy_tests(data_root: str | None, cache_dir: str | None) -> dict[str, CopyTest]:
+    """The test in each embedding: from the on-disk cache when its key (both splits' checksums, the
+    settings) and checksum match, else built (about 7 s an embedding on two cores) and cached."""
+    key = {"format": FORMAT, "embeddings": list(EMBEDDINGS), "blur": EMBEDDING_BLUR, "radius": GYRATION_RADIUS,
+           "components": PCA_COMPONENTS, "cells": CELLS, "held_out": [HELD_OUT_COUNT, HELD_OUT_SEED],
+           "train": mnist.split_checksum("train", data_root), "test": mnist.split_checksum("test", data_root)}
+    path = cache_path(resolve_cache_dir(cache_dir), "copy-test", key)
+    arrays, _ = load_arrays(path, key)
+    fields = ("mean", "basis", "reference", "centers", "held_out_distances", "held_out_cells")
+    if arrays is not None:
+        return {name: CopyTest(**{f: arrays[f"{name}_{f}"] for f in fields}) for name in EMBEDDINGS}
+    train, test = mnist.load_split("train", data_root), mnist.load_split("test", data_root)
+    held_out = train.images[held_out_indices(len(train.images))]
+    tests = {name: CopyTest.build(embed(test.images, name), embed(held_out, name)) for name in EMBEDDINGS}
+    save_arrays(path, key, {f"{name}_{f}": value for name, built in tests.items()
+                            for f, value in built.arrays().items()})
+    return tests
+
+
+def copying(context: SampleContext) -> MetricValues:
+    root = None if context.data_root is None else str(context.data_root)
+    cache_dir = None if context.cache_dir is None else str(context.cache_dir)
+    found = {name: test.statistic(embed(context.images, name))
+             for name, test in copy_tests(root, cache_dir).items()}
+    lowest = min(value["ct"] for value in found.values())
+    return {"ct": lowest, **{f"ct_{name}": value["ct"] for name, value in found.items()},
+            "flagged": bool(lowest < FLAG_BELOW),
+            "settings": {"cells": CELLS, "min_cell_samples": MIN_CELL_SAMPLES, "held_out": HELD_OUT_COUNT,
+                         "flag_below": FLAG_BELOW,
+                         "cells_used": {name: value["cells_used"] for name, value in found.items()},
+                         "cell_z": {name: value["cell_z"] for name, value in found.items()}}}

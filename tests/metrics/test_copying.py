@@ -1,0 +1,75 @@
+"""The set-level copying test (Meehan et al. 2020 C_T): genuine unseen digits sit near 0, a trained
+generator above it, and sets holding transformed copies of the reference far below the flag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from evaluator import mnist
+from evaluator.metrics import copying
+from evaluator.metrics.context import SampleContext
+
+COUNT = 4000
+
+
+@pytest.fixture(scope="module")
+def splits(mnist_root):
+    return mnist.load_split("train", str(mnist_root)), mnist.load_split("test", str(mnist_root))
+
+
+def measure(images, mnist_root, cache_dir) -> dict:
+    context = SampleContext(images, np.full((len(images), 10), 0.1), np.full(10, 0.1), mnist_root, cache_dir)
+    return copying.copying(context)
+
+
+def test_genuine_unseen_digits_are_not_flagged(splits, mnist_root, cache_dir):
+    train, _ = splits
+    unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
+    for seed in (1, 2):
+        chosen = np.random.default_rng(seed).choice(unused, COUNT, replace=False)
+        found = measure(train.images[chosen], mnist_root, cache_dir)
+        assert abs(found["ct"]) < 1.0 and not found["flagged"], found["ct"]
+
+
+@pytest.mark.parametrize("change", [
+    lambda x: ndimage.grey_erosion(x, footprint=np.ones((1, 2, 2))),
+    lambda x: ndimage.grey_dilation(x, footprint=np.ones((1, 2, 2))),
+    lambda x: np.roll(x, (3, 3), axis=(1, 2)),
+    lambda x: ndimage.rotate(x.astype(float), 10, axes=(1, 2), reshape=False, order=1).round().clip(0, 255)
+    .astype(np.uint8),
+], ids=["erosion", "dilation", "shift-3px", "rotation-10"])
+def test_transformed_copies_of_the_reference_are_flagged(splits, mnist_root, cache_dir, change):
+    """What the per-sample detector let through (erosion scored MNIST FID 0.633 with 0.01% flagged)."""
+    _, test = splits
+    copies = change(test.images[np.random.default_rng(3).choice(len(test.images), COUNT, replace=False)])
+    found = measure(copies, mnist_root, cache_dir)
+    assert found["flagged"] and found["ct"] < copying.FLAG_BELOW
+
+
+def test_a_trained_generator_lies_above_zero(mnist_root, cache_dir):
+    import torch
+
+    from baselines.kit import Generator
+    from tests.conftest import REPO
+
+    generator = Generator()
+    state = torch.load(REPO / "submission" / "checkpoints" / "G.pth", map_location="cpu", weights_only=True)
+    generator.load_state_dict({key: value.float() for key, value in state.items()})
+    torch.manual_seed(0)
+    with torch.no_grad():
+        images = ((generator(torch.randn(COUNT, 100)) + 1) * 127.5).round().to(torch.uint8).view(-1, 28, 28)
+    found = measure(images.numpy(), mnist_root, cache_dir)
+    assert found["ct"] > 1.0 and not found["flagged"]
+
+
+def test_the_statistic_follows_the_papers_signs():
+    """Samples closer to T than P is: negative; farther: positive; the same distribution: near 0."""
+    rng = np.random.default_rng(0)
+    reference, held_out = rng.normal(size=(3000, 8)), rng.normal(size=(3000, 8))
+    test = copying.CopyTest.build(reference, held_out, cells=5, components=8)
+    assert abs(test.statistic(rng.normal(size=(3000, 8)))["ct"]) < 1.0
+    near = reference + rng.normal(scale=0.05, size=reference.shape)
+    assert test.statistic(near)["ct"] < -10
+    assert test.statistic(rng.normal(scale=2.0, size=(3000, 8)))["ct"] > 10
