@@ -73,3 +73,11 @@ def test_the_statistic_follows_the_papers_signs():
     near = reference + rng.normal(scale=0.05, size=reference.shape)
     assert test.statistic(near)["ct"] < -10
     assert test.statistic(rng.normal(scale=2.0, size=(3000, 8)))["ct"] > 10
+
+
+def test_a_few_samples_still_get_a_finite_statistic(splits, mnist_root, cache_dir):
+    """Below 20 samples a cell, one global comparison: ten exact copies are still flagged."""
+    train, test = splits
+    genuine = measure(train.images[-10:], mnist_root, cache_dir)
+    assert np.isfinite(genuine["ct"]) and not genuine["flagged"]
+    assert measure(test.images[:10], mnist_root, cache_dir)["flagged"]
