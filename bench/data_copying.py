@@ -7,9 +7,14 @@ metric flags it (below copying.FLAG_BELOW):
 - the kit and every reference recipe's generator (plain sampling, the kit's linear write-out);
 - synthetic strokes never copied from MNIST (random pen paths, drawn with PIL);
 - copies of the test split (the reference) under erosion, dilation, shifts of 3 px, scaling by 0.9,
-  elastic warps and 10-degree rotations, as whole sets and mixed into the kit's samples.
+  elastic warps and 10-degree rotations, as whole sets and mixed into the kit's samples;
+- with `--train-epochs N`, the course template's vanilla recipe (Adam 2e-4, betas (0.9, 0.999),
+  no dropout, batch 64, seed 0) trained for N epochs on the 10,000 test digits and, alike, on
+  10,000 training digits outside P: the cheat no platform catches (training on the reference)
+  against the honest run. Their weights stay in a temporary folder.
 
     MNIST_ROOT=../shared/data python bench/data_copying.py [--count 10000] [--draws 10]
+    MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 100
 """
 
 from __future__ import annotations
@@ -93,12 +98,33 @@ def transforms(rng: np.random.Generator) -> dict:
     }
 
 
+def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | None) -> tuple[np.ndarray, float]:
+    """Samples of the template recipe trained on `images` alone (no held-out digits), and seconds."""
+    import tempfile
+
+    from baselines.train import Trainer, TrainConfig
+
+    with tempfile.TemporaryDirectory(prefix="copying-bench-") as folder:
+        config = TrainConfig("vanilla", epochs, 64, 0, "cpu", 2e-4, 2e-4, data_root=data_root, eval_every=0,
+                             checkpoint_every=epochs, holdout=0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999),
+                             d_dropout=0.0, out_dir=Path(folder))
+        trainer = Trainer(config)
+        began = time.perf_counter()
+        trainer.train(torch.from_numpy(images.copy()).float().div(127.5).sub(1).view(-1, 784))
+        torch.manual_seed(0)
+        return trainer.sample(count), time.perf_counter() - began
+
+
 @click.command()
 @click.option("--count", default=10_000, show_default=True)
 @click.option("--draws", default=10, show_default=True, help="Random draws of genuine digits.")
 @click.option("--data-root", envvar=mnist.ENV_VAR, default=None)
 @click.option("--cache-dir", envvar="EVALUATOR_CACHE", default=None)
-def main(count: int, draws: int, data_root: str | None, cache_dir: str | None) -> None:
+@click.option("--train-epochs", default=0, show_default=True,
+              help="Also train the template recipe this long on the test split and on training digits.")
+@click.option("--only-training", is_flag=True, help="Only the --train-epochs rows.")
+def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, train_epochs: int,
+         only_training: bool) -> None:
     from baselines.recipes import recipes
 
     started = time.perf_counter()
@@ -119,6 +145,14 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None) -
     train = mnist.load_split("train", data_root)
     test_split = mnist.load_split("test", data_root)
     unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
+    if train_epochs:
+        honest = train.images[np.random.default_rng(99).choice(unused, len(test_split.images), replace=False)]
+        for name, digits in (("the test split (the reference)", test_split.images),
+                             ("10,000 training digits", honest)):
+            samples, seconds = trained_on(digits, train_epochs, count, data_root)
+            row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
+    if only_training:
+        return
     for draw in range(draws):
         chosen = np.random.default_rng(1000 + draw).choice(unused, count, replace=False)
         row(f"genuine training digits, draw {draw + 1}", train.images[chosen])

@@ -13,12 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluator import mnist, results
+from evaluator.cache import CACHE_ENV_VAR
 from evaluator.display import label, make_console, team_text, visible
 from evaluator.errors import EvaluatorError, ExitCode
-from evaluator.pipeline import EvaluationOptions, Reporter, evaluate_samples
 from evaluator.published import host_prefixes, redact
-from evaluator.cache import CACHE_ENV_VAR
+from evaluator.reporting import Reporter
 from evaluator.samples import DEFAULT_COUNT
+
+# The pipeline (torch, the feature networks) is imported where it is used, never at start-up: help
+# and usage errors answer without it.
 
 class RichReporter(Reporter):
     """Shows each stage as a progress line (a bar where the stage has a known size)."""
@@ -124,12 +127,18 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
     \b
     Exit codes: 0 ok, 1 internal error, 2 usage error, 3 invalid samples (--samples),
     4 MNIST not found, 5 feature-network weights missing or corrupt,
-    6 a submission's verdict was not OK, 7 bubblewrap missing (see --no-sandbox).
+    6 a submission's verdict was not OK, 7 bubblewrap missing (see --no-sandbox),
+    130 interrupted (Ctrl-C).
     """
     console = make_console(stderr=True, soft_wrap=True)  # messages stay whole lines, greppable
     try:
         if bool(submissions) == (samples_dir is not None):
             raise click.UsageError("give either submission folders or --samples DIR (not both)")
+        if samples_dir is not None and not samples_dir.is_dir():  # a typo must not become a team
+            missing = "not a folder" if samples_dir.exists() else "not found"
+            raise click.BadParameter(visible(f"{samples_dir} is {missing}"), param_hint="--samples")
+        if submissions:
+            _require_folders(submissions)
         options = _evaluation_options(count, data_root, cache_dir, metric_names, feature_names,
                                       reference_limit, k, knn_backend, gpu)
         options.bootstrap = bootstrap
@@ -147,18 +156,17 @@ def main(submissions: tuple[Path, ...], samples_dir: Path | None, name: str | No
                 config = CompetitionConfig.load(config_path)
             except ConfigError as err:
                 raise click.BadParameter(visible(err), param_hint="--config") from err
-            _require_folders(submissions)
             code = _evaluate_submissions(console, submissions, name, results_dir, options, limits,
                                          batch_size, scratch_dir, no_sandbox, config,
                                          seed if seed is not None else config.seed)
     except click.ClickException:
         raise  # usage errors: click prints them and exits with 2
-    except EvaluatorError as err:
-        console.print(label("error: ", "bold red", err))
+    except EvaluatorError as err:  # our own words, over several lines: newlines stay newlines
+        console.print(label("error: ", "bold red", err, multiline=True))
         code = err.exit_code
     except KeyboardInterrupt:
         console.print(Text("interrupted", style="red"))
-        code = ExitCode.INTERNAL_ERROR
+        code = ExitCode.INTERRUPTED
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
         console.print(label("internal error: ", "bold red", f"{err.__class__.__name__}: {err}"))
         if debug:
@@ -179,7 +187,9 @@ def _require_folders(folders: tuple[Path, ...]) -> None:
 
 
 def _evaluation_options(count, data_root, cache_dir, metric_names, feature_names, reference_limit,
-                        k, knn_backend, gpu) -> EvaluationOptions:
+                        k, knn_backend, gpu) -> "EvaluationOptions":
+    from evaluator.pipeline import EvaluationOptions
+
     device = "cpu"
     if gpu:
         import torch
@@ -214,7 +224,9 @@ def _progress(console: Console) -> Progress:
 
 
 def _evaluate_samples(console: Console, samples_dir, name, results_dir, json_path,
-                      options: EvaluationOptions) -> ExitCode:
+                      options: "EvaluationOptions") -> ExitCode:
+    from evaluator.pipeline import evaluate_samples
+
     with _progress(console) as progress:
         result = evaluate_samples(samples_dir, options, RichReporter(progress))
     run_id = results.new_run_id()

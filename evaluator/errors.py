@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     WEIGHTS_ERROR = 5
     SUBMISSION_FAILED = 6
     SANDBOX_UNAVAILABLE = 7
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 
 
 class EvaluatorError(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ from evaluator.features import make_extractor
 from evaluator.metrics import copying, knn
 from evaluator.metrics.context import FeatureContext, SampleContext
 from evaluator.reference import REFERENCE_SPLIT, load_reference
+from evaluator.reporting import Reporter  # noqa: F401 - re-exported: library users import it from here
 from evaluator.samples import DEFAULT_COUNT, validate_samples
 
 
@@ -34,16 +35,6 @@ class EvaluationOptions:
     device: str = "cpu"
     reference_limit: int | None = None  # smoke tests only: first K test images as reference
     bootstrap: int | None = None  # replicates for the intervals (None: by dimension, 0: none)
-
-
-class Reporter:
-    """Progress hooks; the CLI plugs rich in, library users get silence."""
-
-    def stage(self, name: str, total: int | None = None) -> Callable[[int], None]:
-        return lambda advance=1: None
-
-    def done(self, name: str, seconds: float, note: str = "") -> None:
-        pass
 
 
 @dataclass

@@ -13,12 +13,10 @@ import hashlib
 import io
 import json
 import re
-import sys
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import click
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from competition.config import CompetitionConfig
@@ -227,30 +225,3 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
                                                    plots=_plots(rows, config, space), page="daily")
     write_file(site_dir / "index.html", index)
     return site_dir / "index.html"
-
-
-@click.group()
-def main() -> None:
-    """Static leaderboard for the MNIST GAN competition."""
-
-
-@main.command()
-@click.argument("results_dirs", nargs=-1, required=True,
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output", "site_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("site"), show_default=True)
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Competition TOML (see leaderboard/README.md).")
-def build(results_dirs: tuple[Path, ...], site_dir: Path, config_path: Path | None) -> None:
-    """Build SITE_DIR from every result.json under the RESULTS_DIRS (works from file://),
-    e.g. `leaderboard build results baselines/results`."""
-    try:
-        config = CompetitionConfig.load(config_path)
-    except (ValueError, TypeError) as err:
-        raise click.BadParameter(str(err), param_hint="--config") from err
-    index = build_site(list(results_dirs), site_dir, config)
-    click.echo(f"wrote {index}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

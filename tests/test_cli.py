@@ -79,3 +79,44 @@ def test_gpu_without_cuda_is_a_usage_error(base_args, tmp_path):
     (tmp_path / "s").mkdir()
     outcome = run(["--samples", str(tmp_path / "s"), *base_args, "--gpu"])
     assert outcome.exit_code == ExitCode.USAGE_ERROR and "CUDA is not available" in outcome.output
+
+
+def test_the_evaluators_own_messages_keep_their_newlines(test_digits, cache_dir, tmp_path):
+    samples = write_samples(test_digits[:N], tmp_path / "s")
+    outcome = run(["--samples", str(samples), "--count", str(N), "--data-root", str(tmp_path / "none"),
+                   "--cache-dir", str(cache_dir), "-o", str(tmp_path / "r")])
+    assert "Missing:\n  - " in outcome.output and "\\n" not in outcome.output
+
+
+def test_a_mistyped_samples_path_is_a_usage_error_and_writes_nothing(base_args, tmp_path):
+    outcome = run(["--samples", str(tmp_path / "sampels"), *base_args])
+    assert outcome.exit_code == ExitCode.USAGE_ERROR and "sampels is not found" in outcome.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_ctrl_c_exits_130(base_args, tmp_path, monkeypatch):
+    import evaluator.pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluator.pipeline, "evaluate_samples", interrupted)
+    (tmp_path / "s").mkdir()
+    outcome = run(["--samples", str(tmp_path / "s"), *base_args])
+    assert outcome.exit_code == ExitCode.INTERRUPTED == 130 and "interrupted" in outcome.output
+
+
+@pytest.mark.parametrize("command", [["evaluator.cli", "--help"], ["evaluator.cli", "--samples", "/no/such"],
+                                     ["leaderboard.cli", "-h"], ["leaderboard.cli", "build", "--help"]])
+def test_help_and_usage_errors_import_no_torch(command):
+    """What keeps `--help` fast: neither command imports torch before it has work to do."""
+    import subprocess
+    import sys
+
+    module, *args = command
+    probe = (f"import sys\nsys.argv = ['x', *{args!r}]\nfrom {module} import main\n"
+             "try:\n    main()\nexcept SystemExit as stop:\n    code = stop.code\n"
+             "assert 'torch' not in sys.modules, 'torch was imported'\nprint('exit', code)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] in ("exit 0", "exit 2")

@@ -7,7 +7,7 @@ import json
 
 from click.testing import CliRunner
 
-from leaderboard.build import main
+from leaderboard.cli import main
 from tests.leaderboard.conftest import write_result
 
 EVIL = '<script>alert("pwned")</script>'
