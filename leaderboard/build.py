@@ -38,10 +38,47 @@ def slug(name: str) -> str:
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("leaderboard", "templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["fmt"] = lambda value, decimals=3: "" if value is None else (
-        str(value) if isinstance(value, (int, bool)) else f"{value:.{decimals}f}")
+    env.filters["fmt"] = format_value
     env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M") if moment else ""
     return env
+
+
+LOG_END_LINES = 40  # shown first: a failed run's exception is at the end of its log
+
+
+def log_view(log: str) -> dict:
+    """The log's last lines (shown open) and, when there is more, the whole kept tail (folded)."""
+    lines = log.rstrip("\n").splitlines()
+    return {"log_end": "\n".join(lines[-LOG_END_LINES:]), "log": log if len(lines) > LOG_END_LINES else "",
+            "log_lines": len(lines)}
+
+
+def rule_check_line(check: dict | None) -> str:
+    """The fixed-generator check in one sentence, with why and how many when it checked a subset."""
+    if not check:
+        return ""
+    status = check.get("status") or ("ok" if check.get("ok") else "violation")
+    if status == "not_run":
+        return "Fixed-generator check: not run (no samples to check)."
+    if status == "not_checked":
+        return f"Fixed-generator check: not checked ({check.get('error') or 'an evaluator failure'})."
+    counted = f"{check.get('traced', 0):,} of {check.get('checked', 0):,} samples checked are outputs of the " \
+              f"fixed generator"
+    subset = f"; {check['subset']}" if check.get("subset") else ""
+    return f"Fixed-generator check: {'passed' if status == 'ok' else 'violation'} ({counted}{subset})."
+
+
+def format_value(value, column: "Column | int | None" = None) -> str:
+    """A metric value as a table shows it: competition.toml's `decimals` for the metric when set,
+    else the catalogue's own format (shares of samples as percentages, so 0.0004 reads 0.04%)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, bool)) and not isinstance(value, float):
+        return str(value)
+    decimals = column.decimals if isinstance(column, Column) else column
+    if decimals is None and isinstance(column, Column) and describe(column.name) is not None:
+        return describe(column.name).formatted(value)
+    return f"{value:.{3 if decimals is None else decimals}f}"
 
 
 @dataclass
@@ -52,7 +89,7 @@ class Column:
     title: str  # "Inception FID"
     arrow: str  # ↓ ↑ ≈ 1
     definition: str
-    decimals: int
+    decimals: int | None  # set in competition.toml; None: the catalogue's format
 
 
 def columns_for(config: CompetitionConfig) -> list[Column]:
@@ -60,7 +97,8 @@ def columns_for(config: CompetitionConfig) -> list[Column]:
     for name in config.metrics:
         entry = describe(name)
         out.append(Column(name, label(name), entry.arrow() if entry else "",
-                          entry.definition if entry else name, config.decimals_for(name)))
+                          entry.definition if entry else name,
+                          config.decimals.get(name, None if entry else config.default_decimals)))
     return out
 
 
@@ -186,14 +224,16 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
             runs_out.append({
                 "run": run, "grid": grid, "closest": closest,
                 "closest_pairs": details.get("memorisation.closest") or [],
-                "log": log_path.read_text(errors="replace") if log_path.exists() else "",
+                **log_view(log_path.read_text(errors="replace") if log_path.exists() else ""),
+                "rule_check": rule_check_line(run.result.get("rule_check")),
                 "histogram": plots.bars(histogram, [str(d) for d in range(10)],
                                         details.get("class_coverage.reference_histogram"),
                                         "digits of the recognisable samples (dashed: MNIST test)")
                 if histogram else None,
                 "metrics": [(label(name), name, describe(name).formatted(value) if describe(name) else value,
                              run.interval(name)) for name, value in run.result.get("metrics", {}).items()],
-                "requirements": summarise(run.result.get("requirements") or [], run.result.get("requirements_installed")),
+                "requirements": summarise(run.result.get("requirements") or [],
+                                          run.result.get("requirements_installed")),
                 "json": json.dumps({k: run.result.get(k) for k in ("submission", "generation", "timings_s",
                                                                      "environment", "feature_extractors",
                                                                      "reference", "requirements", "rule_check",

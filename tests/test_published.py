@@ -49,6 +49,7 @@ def test_published_log_and_result_name_no_host_path(tmp_path, mnist_root, cache_
     result, log, images = evaluate_submission(folder, options, SubmissionOptions(
         batch_size=64, limits=Limits(timeout_s=60), rule_check=False))
     assert result["verdict"] == "CRASH" and "serialization.py" in log  # the raw log names host paths
+    assert "Traceback" in log and "<frozen" not in log and "bootstrap.py" not in log  # the team's frames only
     path = write_outputs(result, log, images, tmp_path / "results" / "team" / "run", str(mnist_root),
                          str(cache_dir))
     published = (path.parent / "log.txt").read_text() + path.read_text()

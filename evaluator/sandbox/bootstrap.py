@@ -274,8 +274,8 @@ def main() -> None:
     except BaseException as error:  # printed the way Python prints it, without our two frames
         outcome["exception"] = _classify_exception(error)
         outcome["exit"] = 1
-        frames = [f for f in traceback.extract_tb(error.__traceback__)
-                  if f.filename not in (__file__, runpy.__file__)]
+        frames = [f for f in traceback.extract_tb(error.__traceback__)  # ours and runpy's (frozen too)
+                  if f.filename not in (__file__, runpy.__file__) and not f.filename.startswith("<frozen ")]
         print("Traceback (most recent call last):", file=sys.stderr)
         print("".join(traceback.format_list(frames)), end="", file=sys.stderr)
         print("".join(traceback.format_exception_only(type(error), error)), end="", file=sys.stderr)

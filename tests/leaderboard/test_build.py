@@ -103,5 +103,33 @@ def test_team_pages_show_the_memorisation_evidence(tmp_path):
     site = tmp_path / "site"
     CliRunner().invoke(main, ["build", str(results), "-o", str(site)], catch_exceptions=False)
     page = next((site / "teams").glob("alpha-*.html")).read_text()
-    assert "-closest.png" in page and "0.9991 (copy)" in page
+    assert "-closest.png" in page and "0.9991 / 0.9971 (copy)" in page and "threshold of its digit's class" in page
     assert len(list((site / "assets").glob("*-closest.png"))) == 1
+
+
+def test_team_pages_tell_a_team_what_happened(tmp_path):
+    """The log's end first, the rule check with its subset, small shares visible as percentages."""
+    results = tmp_path / "results"
+    log = "\n".join(f"line {i}" for i in range(200)) + "\nValueError: the real reason\n"
+    run_dir = write_result(results, "alpha", "2026-11-01T10:00:00", fid=1.0, log=log)
+    result = json.loads((run_dir / "result.json").read_text())
+    result["metrics"]["memorisation.near_copy_fraction"] = 0.0004
+    result["rule_check"] = {"ok": True, "status": "ok", "violations": [], "error": None, "checked": 318,
+                            "traced": 318, "subset": "318 of 10,000 samples checked, drawn at random after the run"}
+    (run_dir / "result.json").write_text(json.dumps(result))
+    failed = write_result(results, "beta", "2026-11-01T10:00:00", verdict="CRASH")
+    broken = json.loads((failed / "result.json").read_text())
+    broken["rule_check"] = {"ok": False, "status": "not_run", "violations": [], "error": None}
+    (failed / "result.json").write_text(json.dumps(broken))
+    config = tmp_path / "c.toml"
+    config.write_text('metrics = ["mnist.fid", "memorisation.near_copy_fraction"]\n')
+    site = tmp_path / "site"
+    CliRunner().invoke(main, ["build", str(results), "-o", str(site), "--config", str(config)],
+                       catch_exceptions=False)
+    page = next((site / "teams").glob("alpha-*.html")).read_text()
+    end = page.index("Log: the end")
+    assert page.index("ValueError: the real reason", end) < page.index("the whole log kept", end)
+    assert "318 of 318 samples checked" in page and "drawn at random after the run" in page
+    assert "0.04%" in page and "0.04%" in (site / "index.html").read_text()
+    beta = next((site / "teams").glob("beta-*.html")).read_text()
+    assert "Fixed-generator check: not run" in beta
