@@ -57,7 +57,8 @@ def record_outcome(run: Round, team: str, reporter: Reporter, failure: str) -> N
     marker = read_marker(run.round_dir, team)
     if marker is not None:
         run.journal.append("finished", team=team, verdict=marker["verdict"], reason=marker["reason"],
-                           result=marker["result"], seconds=marker.get("seconds"))
+                           result=marker["result"], seconds=marker.get("seconds"), standing=marker.get("standing"),
+                           flags=marker.get("flags") or [], evaluated_in=run.round_dir.name)
         reporter.finished(team, marker)
     else:
         run.journal.append("failed", team=team, verdict="TASK_FAILED", reason=failure)

@@ -54,7 +54,10 @@ class PlainReporter(Reporter):
         score = f", mnist.fid {fid:.3f}" if isinstance(fid, (int, float)) else ""
         seconds = marker.get("seconds", {}).get("evaluate")
         took = f", {seconds:.1f} s" if seconds else ""
-        self._line(Text.assemble(f"[{self.done}/{self.total}] {team}: ", (marker["verdict"], "bold"),
+        standing = marker.get("standing")
+        shown = f" ({standing}" + (f": {', '.join(marker['flags'])}" if marker.get("flags") else "") + ")" \
+            if standing and (standing != "ranked" or marker.get("flags")) else ""
+        self._line(Text.assemble(f"[{self.done}/{self.total}] {team}: ", (marker["verdict"], "bold"), shown,
                                  score, took, " ", team_text(marker.get("reason", ""), style="dim")))
 
     def failed(self, team: str, reason: str) -> None:
@@ -131,7 +134,7 @@ def round_command(config_path: Path, jobs: int | None, backend: str, forced: tup
         if pending:
             _dispatch(run, pending, backend, jobs or config.jobs, gpus, console)
         index = run.finish()
-        _print_state(console, run.state())
+        _print_state(console, run.state(), config)
         if index is not None:
             console.print(label("leaderboard: ", "bold", index))
     except RoundError as err:
@@ -185,24 +188,45 @@ def _warm_references(config: CompetitionConfig, console: Console) -> None:
             console.print(Text(f"  reference statistics ({space}): {reference.cache_status}", style="dim"))
 
 
-def _print_state(console: Console, state: RoundState) -> None:
+def _print_state(console: Console, state: RoundState, config: CompetitionConfig | None = None) -> None:
+    """The round's table: each team's state in this round, and the result that stands for it (its
+    verdict, standing and flags, and the round that evaluated it: an older one for a skipped team)."""
+    if config is not None:
+        _fill_from_results(state, config)
     table = Table(title=f"round {state.round_id}" + (" (finished)" if state.finished else ""))
     widest = max((len(name) for name in state.teams), default=4)
     table.add_column("team", no_wrap=True, min_width=min(widest, 30))
-    for column, width in (("state", 7), ("verdict", 12), ("tries", 5), ("fetch s", 7), ("eval s", 6),
-                          ("gen s", 5)):
+    for column, width in (("state", 7), ("verdict", 12), ("standing", 12), ("flags", 5), ("evaluated in", 16),
+                          ("tries", 5), ("eval s", 6)):
         table.add_column(column, no_wrap=True, min_width=width)
     output = make_console()
-    fixed = min(widest, 30) + 7 + 12 + 5 + 7 + 6 + 5 + 3 * 8 + 5  # the columns, padding and borders
+    fixed = min(widest, 30) + 7 + 12 + 12 + 5 + 16 + 5 + 6 + 3 * 9 + 5  # the columns, padding and borders
     table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=max(output.width - fixed, 12))
     for team in sorted(state.teams.values(), key=lambda t: t.name):
-        seconds = team.seconds
-        table.add_row(team.name, team.state, team.verdict or "", str(team.attempts),
-                      _seconds(seconds.get("fetch")), _seconds(seconds.get("evaluate")),
-                      _seconds(seconds.get("generate")), team_text(team.reason))
+        verdict = team.verdict or ""
+        if team.state == "skipped" and team.previous_verdict:
+            verdict = team.previous_verdict
+        table.add_row(team.name, team.state, verdict, team.standing or "", ",".join(team.flags),
+                      team.evaluated_in or "", str(team.attempts), _seconds(team.seconds.get("evaluate")),
+                      team_text(team.reason))
     output.print(table)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(state.counts().items()))
     console.print(Text(counts or "no teams"))
+
+
+def _fill_from_results(state: RoundState, config: CompetitionConfig) -> None:
+    """Teams this round did not evaluate or refer to: their latest result, if any."""
+    from competition.round import existing_results, outcome_of
+
+    results_dir = config.path(config.results_dir)
+    for team in state.teams.values():
+        if team.standing is not None or team.state in ("running",):
+            continue
+        found = existing_results(results_dir, team.name)
+        if team.result or found:
+            outcome = outcome_of(team.result or found[-1][0], config.rule_violation)
+            team.standing, team.flags = outcome.get("standing"), outcome.get("flags", [])
+            team.evaluated_in, team.previous_verdict = outcome.get("evaluated_in"), outcome.get("previous_verdict")
 
 
 def _seconds(value) -> str:
@@ -223,6 +247,7 @@ def status(config_path: Path, round_id: str | None, as_json: bool) -> None:
     state = RoundState.replay(folder.name, Journal(folder / "journal.jsonl").events())
     for team in config.teams:  # on the roster, not reached yet
         state.teams.setdefault(team.name, TeamState(team.name))
+    _fill_from_results(state, config)
     if as_json:
         click.echo(json.dumps({"round": state.round_id, "finished": state.finished,
                                "teams": {name: vars(team) for name, team in state.teams.items()}}, indent=2))

@@ -94,6 +94,10 @@ class TeamState:
     resubmitted: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per step: fetch, evaluate, ...
     job: str | None = None
+    standing: str | None = None  # ranked | unranked | disqualified | failed, of the result it refers to
+    flags: list[str] = field(default_factory=list)
+    evaluated_in: str | None = None  # the round whose evaluation the result is (a skip refers to an older one)
+    previous_verdict: str | None = None  # a skipped team's verdict in that evaluation
 
 
 @dataclass
@@ -131,6 +135,9 @@ class RoundState:
                 team.reason = record.get("reason", "")
                 team.result = record.get("result")
                 team.seconds.update(record.get("seconds") or {})
+                team.standing, team.flags = record.get("standing"), list(record.get("flags") or [])
+                team.evaluated_in = record.get("evaluated_in")
+                team.previous_verdict = record.get("previous_verdict")
         return state
 
     def counts(self) -> dict[str, int]:

@@ -30,6 +30,7 @@ from filelock import FileLock, Timeout
 from competition.config import CompetitionConfig
 from competition.journal import Journal, RoundState
 from competition.sources import FetchError, fetch
+from competition.standing import standing
 from evaluator import __version__ as EVALUATOR_VERSION
 from evaluator import results as result_files
 
@@ -216,7 +217,8 @@ class Round:
             reason = None if name in force else self.skip_reason(name, entry["key"])
             if reason is not None:
                 kind, path = reason
-                self.journal.append("skipped", team=name, verdict="SKIPPED", reason=kind, result=path)
+                self.journal.append("skipped", team=name, verdict="SKIPPED", reason=kind, result=path,
+                                    **self.outcome_of(path))
                 if progress:
                     progress(name, "SKIPPED", kind)
                 continue
@@ -253,6 +255,9 @@ class Round:
             return f"quota: {used} evaluation(s) today, the limit is {self.config.quota}", None
         return None
 
+    def outcome_of(self, path: str | None) -> dict:
+        return outcome_of(path, self.config.rule_violation)
+
     def load_plan(self) -> dict:
         path = self.round_dir / "plan.json"
         return json.loads(path.read_text()) if path.exists() else {}
@@ -270,6 +275,21 @@ class Round:
         self.journal.append("round_finished", counts=state.counts(),
                             seed=self.seed if self.config.seed == "secret" else None)
         return index
+
+
+def outcome_of(path: str | Path | None, policy: str) -> dict:
+    """What an evaluation found, for the round's tables: its standing under `policy`, its flags,
+    its verdict and the round (or run) that made it."""
+    if path is None:
+        return {}
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"standing": standing(result, policy).value,
+            "flags": [flag.get("code") for flag in result.get("flags", [])],
+            "previous_verdict": result.get("verdict"),
+            "evaluated_in": (result.get("round") or {}).get("id") or result.get("run_id")}
 
 
 def latest_round(rounds_dir: Path) -> Path | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from competition.config import CompetitionConfig
 from competition.round import Settings, commitment, round_seed
+from competition.standing import standing
 from evaluator import results as result_files
 from evaluator.pipeline import EvaluationOptions
 from evaluator.sandbox.install import RequirementInstaller
@@ -68,6 +69,8 @@ def run_task(round_dir: Path, team: str) -> dict:
     path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root,
                          evaluation.cache_dir)
     marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),
+              "standing": standing(result, config.rule_violation).value,
+              "flags": [flag.get("code") for flag in result.get("flags", [])],
               "key": key, "fid": result["metrics"].get("mnist.fid"),
               "seconds": {"evaluate": round(time.monotonic() - started, 3),
                           **{k: v for k, v in result["timings_s"].items() if "." not in k}}}

@@ -237,3 +237,28 @@ def test_a_result_is_keyed_by_what_was_staged(tmp_path, env, monkeypatch):
     (tmp_path / "team-a" / "NOTE.txt").write_text("the old code's key must not match this either")
     third = competition(["round", str(config_path)], env)
     assert third.returncode == 0 and round_state(tmp_path).teams["team-a"].state == "done"
+
+
+def test_the_rounds_reports_show_standing_flags_and_the_evaluating_round(tmp_path, env):
+    """A rule-violating run is not plain "OK" in the round's line and tables; after an unchanged
+    round, status shows each team's standing result and the round that evaluated it."""
+    folder = kit(tmp_path / "blurry")
+    script = (folder / "generate.py").read_text()
+    original = "            images = self.generator(z)\n"
+    assert original in script
+    (folder / "generate.py").write_text(script.replace(original, (  # mirrored: not the generator's output
+        "            images = torch.flip(self.generator(z).view(-1, 28, 28), dims=[2]).reshape(-1, 784)\n")))
+    kit(tmp_path / "fine")
+    config = write_config(tmp_path, [("blurry", "blurry", None), ("fine", "fine", None)])
+    first = competition(["round", str(config)], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "blurry: OK (unranked: rule_violation)" in first.stderr
+    [first_round] = [p.name for p in (tmp_path / ".competition" / "rounds").iterdir()]
+    second = competition(["round", str(config)], env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    status = json.loads(competition(["status", str(config), "--json"], env).stdout)["teams"]
+    assert status["blurry"]["state"] == "skipped" and status["blurry"]["standing"] == "unranked"
+    assert status["blurry"]["flags"] == ["rule_violation"] and status["blurry"]["evaluated_in"] == first_round
+    assert status["fine"]["standing"] == "ranked" and status["fine"]["previous_verdict"] == "OK"
+    table = competition(["status", str(config)], {**env, "COLUMNS": "200"}).stdout
+    assert "unranked" in table and "rule_violation" in table and first_round in table
