@@ -31,6 +31,7 @@ class Staged:
     files: int
     bytes: int
     removed: list[str] = field(default_factory=list)  # e.g. a committed samples/
+    had_samples_folder: bool = False  # staged as an empty samples/
     directories: int = 0
 
 
@@ -73,6 +74,8 @@ def _walk(source: Path, target: Path | None, limits: Limits) -> Staged:
             for name in (STALE_OUTPUT, *SKIPPED):
                 if name in names:
                     names.remove(name)
+                    if name == STALE_OUTPUT and (source / name).is_dir() and not (source / name).is_symlink():
+                        staged.had_samples_folder = True
                     staged.removed.append(f"{name}/ (committed output is never scored)"
                                           if name == STALE_OUTPUT else f"{name}/ (not part of the submission)")
         subdirs = []
@@ -106,8 +109,11 @@ def _walk(source: Path, target: Path | None, limits: Limits) -> Staged:
                             relative.as_posix())
         pending.extend(reversed(subdirs))
     if target is not None:
-        # samples/ is not made here: generate.py makes it, as on the team's own machine (a script
-        # that calls os.mkdir("samples") without exist_ok crashed on a folder made for it).
+        # samples/ as at home: where the team committed one, an empty one (a script that writes into
+        # it without making it ran on the course platform); where it had none, none (a script that
+        # calls os.mkdir("samples") without exist_ok crashed on a folder made for it).
+        if staged.had_samples_folder:
+            (target / STALE_OUTPUT).mkdir(mode=0o755)
         os.chmod(target, 0o755)
     staged.sha256 = digest.hexdigest()
     return staged

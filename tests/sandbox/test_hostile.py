@@ -355,10 +355,28 @@ def test_stale_committed_samples_are_not_scored(run):
         for i in range(N):
             (folder / "samples" / f"{i}.png").write_bytes(b"stale")
     result, _ = run("pass  # writes nothing", extra=commit_stale_samples)
-    assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"missing_folder"}
+    assert result["verdict"] == "INVALID_OUTPUT" and problem_codes(result) == {"missing"}  # staged empty
     assert result["submission"]["removed"]
-    assert result["reason"] == "samples failed validation: samples/ does not exist (No such file or directory): " \
-                               "nothing was written"
+    assert result["reason"] == f"samples failed validation: {N} missing"
+
+
+def test_a_committed_samples_folder_is_staged_empty_for_a_script_that_expects_it(run):
+    """As on the course's platform: the script writes into samples/ without making it."""
+    def commit_samples(folder):
+        (folder / "samples").mkdir()
+        (folder / "samples" / "0.png").write_bytes(b"stale")
+    body = """
+    assert os.path.isdir("samples") and os.listdir("samples") == []
+    for i in range(N):  # straight into samples/, never making it
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (28, 28), dtype=np.uint8)).save(f"samples/{i}.png")
+    """
+    result, log = run(body, extra=commit_samples)
+    assert result["verdict"] == "OK", result["reason"] + log
+
+
+def test_no_samples_folder_is_made_where_the_team_had_none(run):
+    result, log = run("assert not os.path.exists('samples'); os.mkdir('samples'); write_samples()")
+    assert result["verdict"] == "OK", result["reason"] + log
 
 
 def test_samples_as_a_link_is_said_in_words_without_host_paths(run):
