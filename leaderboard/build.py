@@ -181,7 +181,7 @@ def _plots(rows: list[Row], config: CompetitionConfig, space: str) -> list[str]:
         if points and not row.baseline:
             series[row.team] = points
     over_time = plots.lines(series, f"{label(config.rank_by)} over time", "days since the first run",
-                            label(config.rank_by))
+                            label(config.rank_by), whole_x=True)
     return [scatter, over_time]
 
 
@@ -228,7 +228,7 @@ def build_site(results_dirs: Path | list[Path], site_dir: Path, config: Competit
                 "rule_check": rule_check_line(run.result.get("rule_check")),
                 "histogram": plots.bars(histogram, [str(d) for d in range(10)],
                                         details.get("class_coverage.reference_histogram"),
-                                        "digits of the recognisable samples (dashed: MNIST test)")
+                                        "digits of the recognisable samples")
                 if histogram else None,
                 "metrics": [(label(name), name, describe(name).formatted(value) if describe(name) else value,
                              run.interval(name)) for name, value in run.result.get("metrics", {}).items()],
