@@ -26,7 +26,7 @@ from pathlib import Path
 from filelock import FileLock
 from packaging.utils import canonicalize_name
 
-from evaluator.sandbox.requirements import never_installed
+from evaluator.sandbox.requirements import PROTECTED, never_installed
 from evaluator.sandbox.staging import remove_tree
 
 
