@@ -31,6 +31,10 @@ class FetchError(Exception):
     """The source could not be fetched (the message says why, in one line)."""
 
 
+class TooLarge(FetchError):
+    """What git fetched or checked out is over `[fetch] max_bytes`."""
+
+
 @dataclass
 class Fetched:
     team: str
@@ -171,7 +175,7 @@ def _git(arguments: list[str], cwd: Path | None, timeout: float, watch: Path | N
         raise FetchError(f"git {arguments[0]} took longer than {timeout:g} s") from None
     guard.join()
     if too_big.is_set() or (watch is not None and max_bytes is not None and _size(watch) > max_bytes):
-        raise FetchError(f"the repository is larger than the {max_bytes:,}-byte limit ([fetch] max_bytes)")
+        raise TooLarge(f"the repository is larger than the {max_bytes:,}-byte limit ([fetch] max_bytes)")
     if process.returncode != 0:
         last = next((line for line in reversed(err.strip().splitlines()) if line.strip()), "")
         raise FetchError(f"git {arguments[0]} failed: {last[:300]}")
@@ -219,10 +223,10 @@ def _git_checkout(source: str, ref: str | None, folder: Path, timeout: float, ma
                  folder, max_bytes)
             _git(["checkout", "--force", "--detach", "FETCH_HEAD"], folder, remaining(), folder, max_bytes)
             fetched = True
-        except FetchError as err:
-            if "limit" in str(err):
-                remove_tree(folder)
-                raise
+        except TooLarge:
+            remove_tree(folder)
+            raise
+        except FetchError:
             remove_tree(folder)  # start again from a fresh clone
     elif folder.exists():
         remove_tree(folder)
