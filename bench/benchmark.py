@@ -14,7 +14,7 @@ Measures:
   * the kit's generate.py writing 10K PNGs, plainly and inside the sandbox (the overhead);
   * the quick evaluation of a 10K-PNG folder (`evaluate --samples`).
 Prints a markdown table with ratios; a full run (or one given --out) also writes it to
-bench/results.md, from which the README's performance section is copied.
+bench/results.md, from which docs/benchmarks.md's table is copied.
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ def run_sandboxed(space: Workspace, script: list[str], limits: Limits, *, gpu: b
     status_read, status_write = os.pipe()
     bwrap_read, bwrap_write = os.pipe() if sandbox else (None, None)
     seccomp_fd = seccomp.program_fd() if sandbox else None
-    in_force["seccomp"] = "denylist (README)" if seccomp_fd is not None else "none"
+    in_force["seccomp"] = "denylist (docs/security.md)" if seccomp_fd is not None else "none"
     in_force["user_namespaces"] = "denied" if seccomp_fd is not None else "allowed"
     if sandbox:
         inner = bootstrap_command(script, status_write, TRACE_INSIDE, BOOTSTRAP_INSIDE, seed, shapes, trace,
