@@ -34,3 +34,11 @@ def standing(result: dict, policy: str) -> Standing:
     if has_rule_violation(result):
         return Standing.DISQUALIFIED if policy == "disqualify" else Standing.UNRANKED
     return Standing.RANKED
+
+
+def unranking_reason(result: dict) -> str:
+    """Why a scored run takes no rank, in the words a table shows: the flags that cost it."""
+    names = {RULE_FLAG: "rule violation", COPYING_FLAG: "data copying"}
+    found = [names[flag.get("code")] for flag in result.get("flags", []) if flag.get("code") in names]
+    return " and ".join(dict.fromkeys(found)) or "rule violation"
+

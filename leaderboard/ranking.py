@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from competition.config import CompetitionConfig
-from competition.standing import Standing, standing
+from competition.standing import Standing, standing, unranking_reason
 from evaluator.metrics import sort_key
 
 
@@ -157,11 +157,11 @@ def build_rows(runs: list[Run], config: CompetitionConfig) -> list[Row]:
             chosen = _choose(clean or scored, config)
             row = Row(team, chosen, None, baseline, team_runs)
             if not clean:
-                row.note = "rule violation: not ranked"
+                row.note = f"{unranking_reason(chosen.result)}: not ranked"
             ranked.append(row)
         else:
             if scored:
-                note = "disqualified: rule violation"
+                note = f"disqualified: {unranking_reason(scored[-1].result)}"
             elif team_runs and not in_time:
                 note = "no run before the deadline"
             else:
