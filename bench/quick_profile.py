@@ -1,0 +1,110 @@
+"""Where a warm quick evaluation spends its time: `evaluate --samples` on 10K PNGs, stage by stage,
+in wall and CPU seconds (the pipeline's own progress hooks mark the stages).
+
+The kit's generator writes `--count` PNGs once; one evaluation warms every cache (reference
+statistics, the copy detector, the copying test); then `--repeats` evaluations are timed and the
+fastest is reported. With `--compare FILE` the stages are set against a committed profile of the
+same machine (a guard against creeping back), and `--out FILE` writes this run as that profile.
+
+    MNIST_ROOT=../shared/data python bench/quick_profile.py [--repeats 3] [--compare bench/quick_profile.md]
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from evaluator import mnist  # noqa: E402
+from evaluator.pipeline import EvaluationOptions, evaluate_samples  # noqa: E402
+from evaluator.reporting import Reporter  # noqa: E402
+from evaluator.samples import write_samples  # noqa: E402
+
+
+class StageClock(Reporter):
+    """Wall and CPU seconds of every stage the pipeline announces."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, tuple[float, float]] = {}
+        self.stages: dict[str, tuple[float, float]] = {}
+
+    def stage(self, name, total=None):
+        self.started[name] = (time.perf_counter(), time.process_time())
+        return lambda advance=1: None
+
+    def done(self, name, seconds, note=""):
+        wall, cpu = self.started.pop(name, (time.perf_counter(), time.process_time()))
+        self.stages[_stage_name(name)] = (time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def _stage_name(name: str) -> str:
+    return re.sub(r"\s*\(\d+ replicates\)|, \d+ replicates", "", name)
+
+
+def profile(samples: Path, options: EvaluationOptions) -> tuple[dict[str, tuple[float, float]], float, float]:
+    clock = StageClock()
+    wall, cpu = time.perf_counter(), time.process_time()
+    evaluate_samples(samples, options, clock)
+    return clock.stages, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def read_profile(path: Path) -> dict[str, float]:
+    """stage -> wall seconds, from a profile this command wrote."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) >= 3 and cells[1].replace(".", "", 1).isdigit():
+            rows[cells[0]] = float(cells[1])
+    return rows
+
+
+@click.command()
+@click.option("--count", default=10_000, show_default=True)
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--data-root", envvar=mnist.ENV_VAR, default=None)
+@click.option("--cache-dir", envvar="EVALUATOR_CACHE", default=None)
+@click.option("--compare", "compare_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None, compare_path: Path | None,
+         out_path: Path | None) -> None:
+    from data_copying import generator_samples
+
+    options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir)
+    with tempfile.TemporaryDirectory(prefix="quick-profile-") as folder:
+        samples = write_samples(generator_samples(None, count), Path(folder) / "samples")
+        profile(samples, options)  # warms every cache
+        runs = [profile(samples, options) for _ in range(repeats)]
+    stages, wall, cpu = min(runs, key=lambda run: run[1])
+    other = wall - sum(w for w, _ in stages.values())
+    lines = [f"Warm `evaluate --samples` on {count:,} PNGs of the kit's generator, fastest of {repeats}: "
+             f"{wall:.2f} s wall, {cpu:.2f} s CPU. {date.today().isoformat()}, {platform.machine()}, "
+             f"{torch.get_num_threads()} torch threads (`python bench/quick_profile.py`).", "",
+             "| stage | wall s | CPU s | share of wall |", "|---|---:|---:|---:|"]
+    for name, (stage_wall, stage_cpu) in sorted(stages.items(), key=lambda item: -item[1][0]):
+        lines.append(f"| {name} | {stage_wall:.2f} | {stage_cpu:.2f} | {stage_wall / wall:.0%} |")
+    lines.append(f"| (between stages) | {max(other, 0):.2f} | | {max(other, 0) / wall:.0%} |")
+    lines.append(f"| total | {wall:.2f} | {cpu:.2f} | 100% |")
+    print("\n".join(lines))
+    if compare_path is not None:
+        before = read_profile(compare_path)
+        print(f"\nagainst {compare_path}:")
+        for name, seconds in {**{k: v[0] for k, v in stages.items()}, "total": wall}.items():
+            if name in before:
+                print(f"  {name}: {before[name]:.2f} -> {seconds:.2f} s ({seconds - before[name]:+.2f})")
+    if out_path is not None:
+        out_path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
