@@ -1,9 +1,10 @@
 """Where a warm quick evaluation spends its time: `evaluate --samples` on 10K PNGs, stage by stage,
 in wall and CPU seconds (the pipeline's own progress hooks mark the stages).
 
-The kit's generator writes `--count` PNGs once; one evaluation warms every cache (reference
-statistics, the copy detector, the copying test); then `--repeats` evaluations are timed and the
-fastest is reported. With `--compare FILE` the stages are set against a committed profile of the
+The kit's generator writes `--count` PNGs once; one evaluation warms every on-disk cache (reference
+statistics, the copy detector, the copying test); then `--repeats` evaluations, each in a fresh
+process as `evaluate --samples` runs, are timed and the fastest is reported, with the process's
+start-up (interpreter, imports) as a stage of its own. With `--compare FILE` the stages are set against a committed profile of the
 same machine (a guard against creeping back), and `--out FILE` writes this run as that profile.
 
     MNIST_ROOT=../shared/data python bench/quick_profile.py [--repeats 3] [--compare bench/quick_profile.md]
@@ -11,8 +12,10 @@ same machine (a guard against creeping back), and `--out FILE` writes this run a
 
 from __future__ import annotations
 
+import json
 import platform
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,6 +72,22 @@ def read_profile(path: Path) -> dict[str, float]:
     return rows
 
 
+def fresh_process(samples: Path, count: int, data_root: str | None, cache_dir: str | None
+                  ) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """One profile in a new interpreter (no in-process cache survives), start-up included."""
+    began = time.perf_counter()
+    command = [sys.executable, __file__, "--inner", str(samples), "--count", str(count)]
+    for option, value in (("--data-root", data_root), ("--cache-dir", cache_dir)):
+        if value:
+            command += [option, value]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - began
+    inner = json.loads(done.stdout.strip().splitlines()[-1])
+    stages = {name: tuple(value) for name, value in inner["stages"].items()}
+    stages["start-up (interpreter, imports)"] = (wall - inner["wall"], inner["startup_cpu"])
+    return stages, wall, inner["cpu"] + inner["startup_cpu"]
+
+
 @click.command()
 @click.option("--count", default=10_000, show_default=True)
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
@@ -76,15 +95,21 @@ def read_profile(path: Path) -> dict[str, float]:
 @click.option("--cache-dir", envvar="EVALUATOR_CACHE", default=None)
 @click.option("--compare", "compare_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--inner", "inner_samples", type=click.Path(path_type=Path), default=None, hidden=True)
 def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None, compare_path: Path | None,
-         out_path: Path | None) -> None:
+         out_path: Path | None, inner_samples: Path | None) -> None:
+    options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir)
+    if inner_samples is not None:  # one profile, as JSON, for the parent process
+        startup_cpu = time.process_time()
+        stages, wall, cpu = profile(inner_samples, options)
+        print(json.dumps({"stages": stages, "wall": wall, "cpu": cpu, "startup_cpu": startup_cpu}))
+        return
     from data_copying import generator_samples
 
-    options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir)
     with tempfile.TemporaryDirectory(prefix="quick-profile-") as folder:
         samples = write_samples(generator_samples(None, count), Path(folder) / "samples")
-        profile(samples, options)  # warms every cache
-        runs = [profile(samples, options) for _ in range(repeats)]
+        profile(samples, options)  # warms every on-disk cache
+        runs = [fresh_process(samples, count, data_root, cache_dir) for _ in range(repeats)]
     stages, wall, cpu = min(runs, key=lambda run: run[1])
     other = wall - sum(w for w, _ in stages.values())
     lines = [f"Warm `evaluate --samples` on {count:,} PNGs of the kit's generator, fastest of {repeats}: "
