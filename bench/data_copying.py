@@ -9,8 +9,8 @@ metric flags it (below copying.FLAG_BELOW):
 - copies of the test split (the reference) under erosion, dilation, shifts of 3 px, scaling by 0.9,
   elastic warps and 10-degree rotations, as whole sets and mixed into the kit's samples;
 - with `--train-epochs N`, the course template's vanilla recipe (Adam 2e-4, betas (0.9, 0.999),
-  no dropout, batch 64, seed 0) trained for N epochs on the 10,000 test digits and, alike, on
-  10,000 training digits outside P: the cheat no platform catches (training on the reference)
+  no dropout, batch 64, seed 0) trained for N epochs on `--train-count` test digits and, alike, on
+  as many training digits outside P: the cheat no platform catches (training on the reference)
   against the honest run. Their weights stay in a temporary folder.
 
     MNIST_ROOT=../shared/data python bench/data_copying.py [--count 10000] [--draws 10]
@@ -124,8 +124,10 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
               help="Also train the template recipe this long on the test split and on training digits.")
 @click.option("--only-training", is_flag=True, help="Only the --train-epochs rows.")
 @click.option("--train-on", default="test,train", show_default=True, help="Which of the two runs to train.")
+@click.option("--train-count", default=10_000, show_default=True,
+              help="Digits of each split to train on (fewer digits: a generator that memorises them).")
 def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, train_epochs: int,
-         only_training: bool, train_on: str) -> None:
+         only_training: bool, train_on: str, train_count: int) -> None:
     from baselines.recipes import recipes
 
     started = time.perf_counter()
@@ -147,8 +149,11 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
     test_split = mnist.load_split("test", data_root)
     unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
     if train_epochs:
-        honest = train.images[np.random.default_rng(99).choice(unused, len(test_split.images), replace=False)]
-        runs = {"test": ("the test split (the reference)", test_split.images), "train": ("10,000 training digits", honest)}
+        honest = train.images[np.random.default_rng(99).choice(unused, train_count, replace=False)]
+        cheat = test_split.images[np.random.default_rng(98).choice(len(test_split.images), train_count,
+                                                                    replace=False)]
+        runs = {"test": (f"{train_count:,} test digits (the reference)", cheat),
+                "train": (f"{train_count:,} training digits", honest)}
         for name, digits in (runs[split.strip()] for split in train_on.split(",")):
             samples, seconds = trained_on(digits, train_epochs, count, data_root)
             row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)

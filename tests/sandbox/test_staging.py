@@ -30,11 +30,16 @@ def test_copy_hash_and_permissions(team, tmp_path):
     assert stage_submission(team, tmp_path / "scratch3").sha256 != staged.sha256
 
 
-def test_committed_samples_are_removed(team, tmp_path):
+def test_committed_samples_are_staged_empty(team, tmp_path):
     (team / "samples").mkdir()
     (team / "samples" / "0.png").write_bytes(b"old")
     staged = stage_submission(team, tmp_path / "scratch")
-    assert staged.removed and not (staged.directory / "samples").exists()  # generate.py makes its own
+    assert staged.removed and list((staged.directory / "samples").iterdir()) == []  # as on the platform
+
+
+def test_no_samples_folder_is_made_for_a_team_without_one(team, tmp_path):
+    staged = stage_submission(team, tmp_path / "scratch")
+    assert not (staged.directory / "samples").exists()  # generate.py makes its own
 
 
 @pytest.mark.parametrize("make,message", [
