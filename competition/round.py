@@ -218,7 +218,7 @@ class Round:
             if reason is not None:
                 kind, path = reason
                 self.journal.append("skipped", team=name, verdict="SKIPPED", reason=kind, result=path,
-                                    **self.outcome_of(path))
+                                    **outcome_of(path, self.config.rule_violation))
                 if progress:
                     progress(name, "SKIPPED", kind)
                 continue
@@ -255,9 +255,6 @@ class Round:
             return f"quota: {used} evaluation(s) today, the limit is {self.config.quota}", None
         return None
 
-    def outcome_of(self, path: str | None) -> dict:
-        return outcome_of(path, self.config.rule_violation)
-
     def load_plan(self) -> dict:
         path = self.round_dir / "plan.json"
         return json.loads(path.read_text()) if path.exists() else {}
@@ -277,19 +274,24 @@ class Round:
         return index
 
 
+def result_outcome(result: dict, policy: str) -> dict:
+    """What an evaluation found, for the round's records and tables: its standing under `policy`,
+    its flags, its verdict and the round (or run) that made it."""
+    return {"standing": standing(result, policy).value,
+            "flags": [flag.get("code") for flag in result.get("flags", [])],
+            "previous_verdict": result.get("verdict"),
+            "evaluated_in": (result.get("round") or {}).get("id") or result.get("run_id")}
+
+
 def outcome_of(path: str | Path | None, policy: str) -> dict:
-    """What an evaluation found, for the round's tables: its standing under `policy`, its flags,
-    its verdict and the round (or run) that made it."""
+    """`result_outcome` of a result.json on disk ({} when there is none to read)."""
     if path is None:
         return {}
     try:
         result = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
-    return {"standing": standing(result, policy).value,
-            "flags": [flag.get("code") for flag in result.get("flags", [])],
-            "previous_verdict": result.get("verdict"),
-            "evaluated_in": (result.get("round") or {}).get("id") or result.get("run_id")}
+    return result_outcome(result, policy)
 
 
 def latest_round(rounds_dir: Path) -> Path | None:

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from competition.config import CompetitionConfig
-from competition.round import Settings, commitment, round_seed
-from competition.standing import standing
+from competition.round import Settings, commitment, result_outcome, round_seed
 from evaluator import results as result_files
 from evaluator.pipeline import EvaluationOptions
 from evaluator.sandbox.install import RequirementInstaller
@@ -68,9 +67,9 @@ def run_task(round_dir: Path, team: str) -> dict:
     results_dir = config.path(config.results_dir)
     path = write_outputs(result, log, images, results_dir / team / run_id, evaluation.data_root,
                          evaluation.cache_dir)
+    outcome = result_outcome(result, config.rule_violation)
     marker = {"team": team, "verdict": result["verdict"], "reason": result["reason"], "result": str(path),
-              "standing": standing(result, config.rule_violation).value,
-              "flags": [flag.get("code") for flag in result.get("flags", [])],
+              "standing": outcome["standing"], "flags": outcome["flags"],
               "key": key, "fid": result["metrics"].get("mnist.fid"),
               "seconds": {"evaluate": round(time.monotonic() - started, 3),
                           **{k: v for k, v in result["timings_s"].items() if "." not in k}}}
