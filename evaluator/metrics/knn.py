@@ -20,6 +20,9 @@ from scipy.spatial import cKDTree
 EXTRA_CANDIDATES = 2
 # The k-d tree wins below about 20 dimensions; brute force above (see bench/).
 KD_TREE_MAX_DIM = 16
+# Covering samples kept per reference image for the bootstrap: an image covered by more is as good
+# as always covered (the chance that none of 16 is drawn is e^-16, about 1e-7).
+COVER_LIST_LENGTH = 16
 
 
 def pair_sq_distances(
@@ -62,6 +65,11 @@ class CrossStatistics:
     fake_in_real_lt: np.ndarray  # per fake: real balls containing it, strict <
     real_in_fake_le: np.ndarray  # per real: fake balls containing it, <=
     real_nearest_fake_sq: np.ndarray  # per real: squared distance to the nearest fake
+    # For the bootstrap (uncertainty.py), when the backend found them in the same pass: per real, up
+    # to COVER_LIST_LENGTH fakes whose ball contains it (<=), and fakes inside its own ball (<),
+    # lowest indices first, padded with len(fake). Decided exactly, like the counts.
+    real_in_fake_lists: np.ndarray | None = None
+    fake_in_real_lists: np.ndarray | None = None
 
 
 class KnnBackend(ABC):
@@ -169,12 +177,13 @@ class BruteForceBackend(KnnBackend):
 
     @staticmethod
     def _split(dist_sq: torch.Tensor, bound_sq: torch.Tensor, tol: float,
-               dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Certain-inside counts along `dim`, and the near-boundary pairs (row, column)."""
+               dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
+        """Certain-inside counts along `dim`, the near-boundary pairs (row, column), and the mask
+        of the pairs certainly inside."""
         surely_inside = dist_sq < bound_sq - tol
         maybe_inside = dist_sq <= bound_sq + tol
         rows, cols = torch.nonzero(maybe_inside ^ surely_inside, as_tuple=True)
-        return surely_inside.sum(dim).cpu().numpy(), rows.cpu().numpy(), cols.cpu().numpy()
+        return surely_inside.sum(dim).cpu().numpy(), rows.cpu().numpy(), cols.cpu().numpy(), surely_inside
 
     @torch.inference_mode()
     def nearest_self(self, points: np.ndarray, k: int) -> np.ndarray:
@@ -202,7 +211,7 @@ class BruteForceBackend(KnnBackend):
     def ball_pairs(self, queries, centers, radii_sq):
         radii_t = self._tensor(radii_sq)
         for start, dist_sq, tol in self._blocks(queries, centers):
-            certain, rows, cols = self._split(dist_sq, radii_t, tol, dim=1)
+            certain, rows, cols, _ = self._split(dist_sq, radii_t, tol, dim=1)
             yield BallChunk(start, certain, rows + start, cols)
 
     @torch.inference_mode()
@@ -214,13 +223,17 @@ class BruteForceBackend(KnnBackend):
         real_certain = np.zeros(len(real), np.int64)
         best_dist = torch.full((len(real), 0), float("inf"), device=self.device)
         best_index = torch.zeros((len(real), 0), dtype=torch.long, device=self.device)
+        recall_pairs = _CoverPairs(len(real), len(fake))  # (real, fake): real inside the fake's ball
+        coverage_pairs = _CoverPairs(len(real), len(fake))  # (real, fake): fake inside the real's ball
         for start, dist_sq, tol in self._blocks(fake, real):
-            certain, rows, cols = self._split(dist_sq, real_radii_t, tol, dim=1)
+            certain, rows, cols, surely = self._split(dist_sq, real_radii_t, tol, dim=1)
             fake_chunks.append(BallChunk(start, certain, rows + start, cols))
+            coverage_pairs.add(surely, int(certain.sum()), start, cols, rows + start)
             block_radii = fake_radii_t[start : start + len(dist_sq), None]
-            certain, rows, cols = self._split(dist_sq, block_radii, tol, dim=0)
+            certain, rows, cols, surely = self._split(dist_sq, block_radii, tol, dim=0)
             real_certain += certain
             real_chunks.append(BallChunk(0, np.zeros(0, np.int64), cols, rows + start))
+            recall_pairs.add(surely, int(certain.sum()), start, cols, rows + start)
             top = torch.topk(dist_sq, min(keep, len(dist_sq)), dim=0, largest=False)
             merged_dist = torch.cat([best_dist, top.values.T], 1)
             merged_index = torch.cat([best_index, top.indices.T + start], 1)
@@ -230,7 +243,59 @@ class BruteForceBackend(KnnBackend):
         real_chunks.append(BallChunk(0, real_certain, np.zeros(0, np.int64), np.zeros(0, np.int64)))
         real_le, _ = _count_chunks(real_chunks, real, fake, fake_radii_sq)
         nearest = candidate_sq_distances(real, fake, best_index.cpu().numpy()).min(axis=1)
-        return CrossStatistics(fake_le, fake_lt, real_le, nearest)
+        recall_lists = recall_pairs.lists(real, fake, np.asarray(fake_radii_sq, np.float64), of_fake=True,
+                                          strict=False)
+        coverage_lists = coverage_pairs.lists(real, fake, np.asarray(real_radii_sq, np.float64), of_fake=False,
+                                              strict=True)
+        return CrossStatistics(fake_le, fake_lt, real_le, nearest, recall_lists, coverage_lists)
+
+
+class _CoverPairs:
+    """(real, fake) pairs gathered block by block for the bootstrap's cover lists: the pairs surely
+    inside a ball (float32 distance beyond the tolerance), and the near-boundary pairs, which are
+    decided in float64 at the end. At most COVER_LIST_LENGTH surely-inside pairs are kept per real,
+    so that a generator whose balls cover everything costs no memory."""
+
+    def __init__(self, n_real: int, n_fake: int) -> None:
+        self.n_real, self.n_fake = n_real, n_fake
+        self.sure: list[tuple[np.ndarray, np.ndarray]] = []
+        self.boundary: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, surely: torch.Tensor, count: int, start: int, boundary_real: np.ndarray,
+            boundary_fake: np.ndarray) -> None:
+        """`surely`: a mask over (the block's fakes from `start`, every real) holding `count` pairs;
+        near-boundary pairs as (real, fake) indices."""
+        if count > COVER_LIST_LENGTH * surely.shape[1]:  # balls covering much: the block's first fakes suffice
+            surely = surely & (surely.to(torch.int32).cumsum(0) <= COVER_LIST_LENGTH)
+        fake_rows, real_cols = torch.nonzero(surely, as_tuple=True)
+        self.sure.append(_first_per_row(real_cols.cpu().numpy(), fake_rows.cpu().numpy() + start, COVER_LIST_LENGTH))
+        self.boundary.append((boundary_real, boundary_fake))
+
+    def lists(self, real: np.ndarray, fake: np.ndarray, radii_sq: np.ndarray, of_fake: bool,
+              strict: bool) -> np.ndarray:
+        """(n_real, COVER_LIST_LENGTH) covering fakes per real, padded with n_fake."""
+        real_index = np.concatenate([pair[0] for pair in self.boundary] + [np.zeros(0, np.int64)])
+        fake_index = np.concatenate([pair[1] for pair in self.boundary] + [np.zeros(0, np.int64)])
+        dist_sq = pair_sq_distances(real, fake, real_index, fake_index)
+        bound = radii_sq[fake_index] if of_fake else radii_sq[real_index]
+        inside = dist_sq < bound if strict else dist_sq <= bound
+        pairs = self.sure + [(real_index[inside], fake_index[inside])]
+        rows, cols = _first_per_row(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]),
+                                    COVER_LIST_LENGTH)
+        lists = np.full((self.n_real, COVER_LIST_LENGTH), self.n_fake, dtype=np.int64)
+        if len(rows):
+            first = np.searchsorted(rows, rows, side="left")
+            lists[rows, np.arange(len(rows)) - first] = cols
+        return lists
+
+
+def _first_per_row(rows: np.ndarray, cols: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs sorted by row then column, at most `length` per row."""
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+    keep = rank < length
+    return rows[keep], cols[keep]
 
 
 def _merge_top(bests: dict, row_start: int, dist_sq: torch.Tensor, col_start: int, k: int) -> None:

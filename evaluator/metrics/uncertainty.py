@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from evaluator.metrics import knn
 from evaluator.metrics.context import FeatureContext
 from evaluator.metrics.fid import frechet_distance
 
@@ -30,7 +31,7 @@ REPLICATES = 200
 REPLICATES_HIGH_DIM_CPU = 50  # 2048-d FID costs about 0.7 s a replicate on 2 CPU cores
 HIGH_DIM = 512
 SEED = 0
-COVER_CAP = 16
+COVER_CAP = knn.COVER_LIST_LENGTH
 LEVEL = 0.95
 BLOCK = 2048
 
@@ -78,10 +79,12 @@ def bootstrap(context: FeatureContext, space: str, replicates: int, device: str 
     weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(replicates)]).astype(np.float64)
     cross = context.cross
     in_real = (cross.fake_in_real_le > 0).astype(np.float64)
-    recall_lists = _cover_lists(context.real, context.fake, context.fake_radii_sq, of_fake=True, strict=False,
-                                device=device)
-    coverage_lists = _cover_lists(context.real, context.fake, context.real_radii_sq, of_fake=False, strict=True,
-                                  device=device)
+    recall_lists, coverage_lists = cross.real_in_fake_lists, cross.fake_in_real_lists
+    if recall_lists is None or coverage_lists is None:  # a backend that does not list them in its pass
+        recall_lists = _cover_lists(context.real, context.fake, context.fake_radii_sq, of_fake=True, strict=False,
+                                    device=device)
+        coverage_lists = _cover_lists(context.real, context.fake, context.real_radii_sq, of_fake=False,
+                                      strict=True, device=device)
     values = {"precision": weights @ in_real / n,
               "density": weights @ cross.fake_in_real_lt / (context.k * n),
               "recall": _covered(weights, recall_lists), "coverage": _covered(weights, coverage_lists)}
