@@ -51,3 +51,40 @@ def test_checksum_matches_the_shipped_sums(mnist_root):
 def test_unknown_split():
     with pytest.raises(ValueError, match="split"):
         mnist.load_split("validation")
+
+
+def test_the_idx_reader_equals_torchvision(mnist_root):
+    import torchvision
+
+    for split in ("train", "test"):
+        ours = mnist.load_split(split, mnist_root)
+        theirs = torchvision.datasets.MNIST(str(mnist_root), train=split == "train", download=False)
+        assert np.array_equal(ours.images, theirs.data.numpy())
+        assert np.array_equal(ours.labels, theirs.targets.numpy())
+
+
+@pytest.mark.parametrize("damage", ["truncated", "magic", "empty", "extra"])
+def test_a_damaged_idx_file_is_a_clear_error_not_garbage(tmp_path, damage):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
+    image_bytes = bytes([0, 0, 8, 3]) + np.array([3, 28, 28], dtype=">u4").tobytes() + images.tobytes()
+    label_bytes = bytes([0, 0, 8, 1]) + np.array([3], dtype=">u4").tobytes() + bytes([1, 2, 3])
+    image_bytes = {"truncated": image_bytes[:-5], "magic": bytes([0, 0, 9, 3]) + image_bytes[4:],
+                   "empty": b"", "extra": image_bytes + b"\0"}[damage]
+    (raw / "t10k-images-idx3-ubyte").write_bytes(image_bytes)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(label_bytes)
+    with pytest.raises(DataNotFoundError, match="t10k-images-idx3-ubyte"):
+        mnist.load_split("test", tmp_path)
+
+
+def test_a_small_valid_idx_split_loads(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + np.array([2, 28, 28], dtype=">u4").tobytes()
+                                                 + images.tobytes())
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + np.array([2], dtype=">u4").tobytes()
+                                                 + bytes([7, 9]))
+    split = mnist.load_split("test", tmp_path)
+    assert np.array_equal(split.images, images) and split.labels.tolist() == [7, 9]

@@ -85,14 +85,12 @@ def canonical(images: np.ndarray, upright: bool) -> torch.Tensor:
     return standardise(blur(resampled, EMBEDDING_BLUR))
 
 
-def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """Euclidean distance (float64) from each query to its nearest reference point."""
-    base = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float64))
-    out = np.empty(len(queries))
-    for start in range(0, len(queries), chunk):
-        block = torch.from_numpy(np.ascontiguousarray(queries[start:start + chunk], dtype=np.float64))
-        out[start:start + chunk] = torch.cdist(block, base).min(dim=1).values.numpy()
-    return out
+def nearest_distances(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each query to its nearest reference point: candidates from a float32
+    search, the distance recomputed in float64 (knn.py's arbiter)."""
+    from evaluator.metrics import knn
+
+    return np.sqrt(knn.nearest_distance_sq(queries, reference, knn.BruteForceBackend()))
 
 
 def nearest_cell(points: np.ndarray, centers: np.ndarray) -> np.ndarray:

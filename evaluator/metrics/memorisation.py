@@ -28,7 +28,7 @@ samples are near-copies. Calibration and detection rates are measured in tests a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ CALIBRATION_COUNT = 10_000  # training digits checked against the test split
 FLAG_FRACTION = 0.01  # the result is flagged above this share of near-copies
 CLOSEST_SHOWN = 8  # pairs kept as evidence (details: memorisation.closest)
 CHUNK = 512
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 
 @lru_cache(maxsize=16)
@@ -165,24 +165,28 @@ class CopyIndex:
 
         self.images = np.asarray(images, dtype=np.uint8)
         self.labels = np.asarray(labels, dtype=np.int64)
-        self.pixels = _pixels(self.images)
         if precomputed is not None:
             self.mean, self.basis = (torch.from_numpy(precomputed[k]) for k in ("mean", "basis"))
+            self.coarse = torch.from_numpy(precomputed["coarse"]).float()
             self.search = faiss.deserialize_index(precomputed["search"])
         else:
-            spectra = spectrum(self.pixels)
+            pixels = _pixels(self.images)
+            spectra = spectrum(pixels)
             self.mean = spectra.mean(0)
             sample = (spectra[:: max(1, len(spectra) // 10_000)] - self.mean).double()
             _, vectors = torch.linalg.eigh(sample.T @ sample / len(sample))
             self.basis = vectors.flip(1)[:, :CANDIDATE_COMPONENTS].float().contiguous()
             self.search = _search_index(((spectra - self.mean) @ self.basis).numpy())
+            # (M, 196): every image at the ranking level, halved; float16 is ample for a ranking
+            level = float(np.hypot(DETECTION_BLUR, REFERENCE_BLURS[RANKING_LEVEL]))
+            self.coarse = halved(standardise(blur(pixels, level))).half().float()
         self.search.nprobe = SEARCH_PROBES
 
     def arrays(self) -> dict[str, np.ndarray]:
         import faiss
 
         return {"mean": self.mean.numpy(), "basis": self.basis.numpy(),
-                "search": faiss.serialize_index(self.search)}
+                "search": faiss.serialize_index(self.search), "coarse": self.coarse.half().numpy()}
 
     def candidates(self, queries: torch.Tensor) -> torch.Tensor:
         """(N, CANDIDATES) indices of the images nearest each query in the shift-invariant space
@@ -192,15 +196,10 @@ class CopyIndex:
         found = torch.from_numpy(found)
         return torch.where(found < 0, found[:, :1].clamp_min(0), found)
 
-    @cached_property
-    def coarse(self) -> torch.Tensor:
-        """(M, 196) every image at the ranking blur level, at half resolution, standardised."""
-        return halved(standardise(blur(self.pixels, float(np.hypot(DETECTION_BLUR, REFERENCE_BLURS[RANKING_LEVEL])))))
-
     def references(self, indices: torch.Tensor, extra_blur: float) -> torch.Tensor:
         """Standardised rows of the images `indices` (any shape) blurred for the level `extra_blur`."""
         unique, inverse = torch.unique(indices.reshape(-1), return_inverse=True)
-        rows = standardise(blur(self.pixels[unique], float(np.hypot(DETECTION_BLUR, extra_blur))))
+        rows = standardise(blur(_pixels(self.images[unique.numpy()]), float(np.hypot(DETECTION_BLUR, extra_blur))))
         return rows[inverse].reshape(*indices.shape, -1)
 
     def match(self, images: np.ndarray) -> Matches:
@@ -280,7 +279,7 @@ def copy_detector(data_root: str | None, cache_dir: str | None = None) -> CopyDe
     path = cache_path(resolve_cache_dir(cache_dir), "copy-index", key)
     arrays, _ = load_arrays(path, key)
     if arrays is not None:
-        parts = ("mean", "basis", "search")
+        parts = ("mean", "basis", "search", "coarse")
         train = CopyIndex(train_split.images, train_split.labels, {p: arrays[f"train_{p}"] for p in parts})
         test = CopyIndex(test_split.images, test_split.labels, {p: arrays[f"test_{p}"] for p in parts})
         return CopyDetector(train, test, arrays["train_thresholds"], arrays["test_thresholds"])
