@@ -15,6 +15,8 @@ metric flags it (below copying.FLAG_BELOW):
 
     MNIST_ROOT=../shared/data python bench/data_copying.py [--count 10000] [--draws 10]
     MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 100
+    MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 600 \
+        --train-on test --work-dir runs/copying --time-budget 3600     # resumable; run again to go on
 """
 
 from __future__ import annotations
@@ -98,21 +100,29 @@ def transforms(rng: np.random.Generator) -> dict:
     }
 
 
-def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | None) -> tuple[np.ndarray, float]:
-    """Samples of the template recipe trained on `images` alone (no held-out digits), and seconds."""
+def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | None, work_dir: Path | None = None,
+               name: str = "run", time_budget: float | None = None) -> tuple[np.ndarray | None, float, int]:
+    """Samples of the template recipe trained on `images` alone (no held-out digits), the seconds of
+    training and the epochs done. With `work_dir` the run lives in `work_dir/name` and resumes from
+    its checkpoint; with `time_budget` it stops after that many seconds of training (samples None
+    until all `epochs` are done)."""
     import tempfile
 
     from baselines.train import Trainer, TrainConfig
 
-    with tempfile.TemporaryDirectory(prefix="copying-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="copying-bench-") as scratch:
+        folder = Path(work_dir) / name if work_dir else Path(scratch)
         config = TrainConfig("vanilla", epochs, 64, 0, "cpu", 2e-4, 2e-4, data_root=data_root, eval_every=0,
-                             checkpoint_every=epochs, holdout=0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999),
-                             d_dropout=0.0, out_dir=Path(folder))
+                             checkpoint_every=5, holdout=0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999),
+                             d_dropout=0.0, out_dir=folder, time_budget_s=time_budget)
         trainer = Trainer(config)
-        began = time.perf_counter()
-        trainer.train(torch.from_numpy(images.copy()).float().div(127.5).sub(1).view(-1, 784))
+        trainer.resume()
+        if trainer.epoch < epochs:
+            trainer.train(torch.from_numpy(images.copy()).float().div(127.5).sub(1).view(-1, 784))
+        if trainer.epoch < epochs:
+            return None, trainer.wall_time, trainer.epoch
         torch.manual_seed(0)
-        return trainer.sample(count), time.perf_counter() - began
+        return trainer.sample(count), trainer.wall_time, trainer.epoch
 
 
 @click.command()
@@ -126,8 +136,13 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
 @click.option("--train-on", default="test,train", show_default=True, help="Which of the two runs to train.")
 @click.option("--train-count", default=10_000, show_default=True,
               help="Digits of each split to train on (fewer digits: a generator that memorises them).")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the training runs here and resume them (else a temporary folder).")
+@click.option("--time-budget", type=float, default=None,
+              help="Seconds of training per run in this call; rerun with the same --work-dir to go on.")
 def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, train_epochs: int,
-         only_training: bool, train_on: str, train_count: int) -> None:
+         only_training: bool, train_on: str, train_count: int, work_dir: Path | None,
+         time_budget: float | None) -> None:
     from baselines.recipes import recipes
 
     started = time.perf_counter()
@@ -154,8 +169,14 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
                                                                     replace=False)]
         runs = {"test": (f"{train_count:,} test digits (the reference)", cheat),
                 "train": (f"{train_count:,} training digits", honest)}
-        for name, digits in (runs[split.strip()] for split in train_on.split(",")):
-            samples, seconds = trained_on(digits, train_epochs, count, data_root)
+        for split in (part.strip() for part in train_on.split(",")):
+            name, digits = runs[split]
+            samples, seconds, done = trained_on(digits, train_epochs, count, data_root, work_dir,
+                                                f"{split}-{train_count}-{train_epochs}", time_budget)
+            if samples is None:
+                print(f"| template recipe on {name}: {done} of {train_epochs} epochs after {seconds:.0f} s of "
+                      f"training; run again with --work-dir {work_dir} to go on |", flush=True)
+                continue
             row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
     if only_training:
         return
