@@ -176,14 +176,25 @@ class BruteForceBackend(KnnBackend):
         return out
 
     @staticmethod
-    def _split(dist_sq: torch.Tensor, bound_sq: torch.Tensor, tol: float,
-               dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
-        """Certain-inside counts along `dim`, the near-boundary pairs (row, column), and the mask
-        of the pairs certainly inside."""
-        surely_inside = dist_sq < bound_sq - tol
-        maybe_inside = dist_sq <= bound_sq + tol
-        rows, cols = torch.nonzero(maybe_inside ^ surely_inside, as_tuple=True)
-        return surely_inside.sum(dim).cpu().numpy(), rows.cpu().numpy(), cols.cpu().numpy(), surely_inside
+    def _split(dist_sq: torch.Tensor, bound_sq: torch.Tensor, tol: float, dim: int) -> "_Split":
+        """The pairs (row, column) that may lie inside a ball, split into the certainly inside ones
+        (counted along `dim`) and the near-boundary ones (decided later in float64). One pass over
+        the block finds both, since candidates are usually few. Of the certain pairs at most
+        COVER_LIST_LENGTH per column are kept (the first rows): a collapsed or scattered generator
+        puts millions of pairs in a block, and a column needs no more for the bootstrap."""
+        rows, cols = torch.nonzero(dist_sq <= bound_sq + tol, as_tuple=True)
+        sure = dist_sq[rows, cols] < bound_sq.expand_as(dist_sq)[rows, cols] - tol
+        along = cols if dim == 0 else rows
+        certain = torch.bincount(along[sure], minlength=dist_sq.shape[1 - dim]).cpu().numpy()
+        boundary = ~sure
+        if int(certain.sum()) > COVER_LIST_LENGTH * dist_sq.shape[1]:
+            surely = dist_sq < bound_sq - tol
+            surely &= surely.to(torch.int32).cumsum(0) <= COVER_LIST_LENGTH
+            sure_rows, sure_cols = torch.nonzero(surely, as_tuple=True)
+        else:
+            sure_rows, sure_cols = rows[sure], cols[sure]
+        return _Split(certain, rows[boundary].cpu().numpy(), cols[boundary].cpu().numpy(),
+                      sure_rows.cpu().numpy(), sure_cols.cpu().numpy())
 
     @torch.inference_mode()
     def nearest_self(self, points: np.ndarray, k: int) -> np.ndarray:
@@ -211,8 +222,8 @@ class BruteForceBackend(KnnBackend):
     def ball_pairs(self, queries, centers, radii_sq):
         radii_t = self._tensor(radii_sq)
         for start, dist_sq, tol in self._blocks(queries, centers):
-            certain, rows, cols, _ = self._split(dist_sq, radii_t, tol, dim=1)
-            yield BallChunk(start, certain, rows + start, cols)
+            split = self._split(dist_sq, radii_t, tol, dim=1)
+            yield BallChunk(start, split.certain, split.rows + start, split.cols)
 
     @torch.inference_mode()
     def cross(self, fake, real, fake_radii_sq, real_radii_sq):
@@ -226,14 +237,14 @@ class BruteForceBackend(KnnBackend):
         recall_pairs = _CoverPairs(len(real), len(fake))  # (real, fake): real inside the fake's ball
         coverage_pairs = _CoverPairs(len(real), len(fake))  # (real, fake): fake inside the real's ball
         for start, dist_sq, tol in self._blocks(fake, real):
-            certain, rows, cols, surely = self._split(dist_sq, real_radii_t, tol, dim=1)
-            fake_chunks.append(BallChunk(start, certain, rows + start, cols))
-            coverage_pairs.add(surely, int(certain.sum()), start, cols, rows + start)
+            split = self._split(dist_sq, real_radii_t, tol, dim=1)  # fakes inside reals' balls
+            fake_chunks.append(BallChunk(start, split.certain, split.rows + start, split.cols))
+            coverage_pairs.add(split.sure_cols, split.sure_rows + start, split.cols, split.rows + start)
             block_radii = fake_radii_t[start : start + len(dist_sq), None]
-            certain, rows, cols, surely = self._split(dist_sq, block_radii, tol, dim=0)
-            real_certain += certain
-            real_chunks.append(BallChunk(0, np.zeros(0, np.int64), cols, rows + start))
-            recall_pairs.add(surely, int(certain.sum()), start, cols, rows + start)
+            split = self._split(dist_sq, block_radii, tol, dim=0)  # reals inside fakes' balls
+            real_certain += split.certain
+            real_chunks.append(BallChunk(0, np.zeros(0, np.int64), split.cols, split.rows + start))
+            recall_pairs.add(split.sure_cols, split.sure_rows + start, split.cols, split.rows + start)
             top = torch.topk(dist_sq, min(keep, len(dist_sq)), dim=0, largest=False)
             merged_dist = torch.cat([best_dist, top.values.T], 1)
             merged_index = torch.cat([best_index, top.indices.T + start], 1)
@@ -250,6 +261,17 @@ class BruteForceBackend(KnnBackend):
         return CrossStatistics(fake_le, fake_lt, real_le, nearest, recall_lists, coverage_lists)
 
 
+@dataclass
+class _Split:
+    """A block's ball pairs (see BruteForceBackend._split)."""
+
+    certain: np.ndarray  # per row or column: pairs certainly inside
+    rows: np.ndarray  # near-boundary pairs
+    cols: np.ndarray
+    sure_rows: np.ndarray  # pairs certainly inside
+    sure_cols: np.ndarray
+
+
 class _CoverPairs:
     """(real, fake) pairs gathered block by block for the bootstrap's cover lists: the pairs surely
     inside a ball (float32 distance beyond the tolerance), and the near-boundary pairs, which are
@@ -261,14 +283,10 @@ class _CoverPairs:
         self.sure: list[tuple[np.ndarray, np.ndarray]] = []
         self.boundary: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def add(self, surely: torch.Tensor, count: int, start: int, boundary_real: np.ndarray,
+    def add(self, sure_real: np.ndarray, sure_fake: np.ndarray, boundary_real: np.ndarray,
             boundary_fake: np.ndarray) -> None:
-        """`surely`: a mask over (the block's fakes from `start`, every real) holding `count` pairs;
-        near-boundary pairs as (real, fake) indices."""
-        if count > COVER_LIST_LENGTH * surely.shape[1]:  # balls covering much: the block's first fakes suffice
-            surely = surely & (surely.to(torch.int32).cumsum(0) <= COVER_LIST_LENGTH)
-        fake_rows, real_cols = torch.nonzero(surely, as_tuple=True)
-        self.sure.append(_first_per_row(real_cols.cpu().numpy(), fake_rows.cpu().numpy() + start, COVER_LIST_LENGTH))
+        """A block's pairs, as (real, fake) indices: certainly inside, and near the boundary."""
+        self.sure.append(_first_per_row(sure_real, sure_fake, COVER_LIST_LENGTH))
         self.boundary.append((boundary_real, boundary_fake))
 
     def lists(self, real: np.ndarray, fake: np.ndarray, radii_sq: np.ndarray, of_fake: bool,

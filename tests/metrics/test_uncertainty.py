@@ -32,7 +32,7 @@ def check_lists(lists: np.ndarray, truth: list[set[int]], n_fake: int) -> None:
             assert len(listed) == knn.COVER_LIST_LENGTH and listed <= expected
 
 
-@pytest.mark.parametrize("scale", [1.0, 0.15, 4.0])  # matched; collapsed inside the data; spread around it
+@pytest.mark.parametrize("scale", [1.0, 0.15, 0.02, 4.0, 8.0])  # matched; collapsed (two degrees); spread
 def test_the_pass_lists_exactly_the_samples_covering_each_reference_point(scale):
     rng = np.random.default_rng(3)
     real = rng.normal(size=(600, 12)).astype(np.float32)
