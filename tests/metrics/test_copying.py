@@ -81,3 +81,15 @@ def test_a_few_samples_still_get_a_finite_statistic(splits, mnist_root, cache_di
     genuine = measure(train.images[-10:], mnist_root, cache_dir)
     assert np.isfinite(genuine["ct"]) and not genuine["flagged"]
     assert measure(test.images[:10], mnist_root, cache_dir)["flagged"]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_mann_whitney_u_equals_scipys(ties):
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(4)
+    q, p = rng.normal(size=300), rng.normal(0.2, 1.0, size=450)
+    if ties:  # rounded: many ties within and across the two samples
+        q, p = np.round(q, 1), np.round(p, 1)
+    expected = mannwhitneyu(q, p, alternative="two-sided", method="asymptotic").statistic
+    assert copying.mann_whitney_u(q, p) == pytest.approx(expected, abs=1e-9)
