@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
 # Candidates fetched beyond k, so that float32 rounding in a backend cannot drop a true neighbour.
 EXTRA_CANDIDATES = 2
@@ -111,6 +110,8 @@ class KDTreeBackend(KnnBackend):
         self.block = block
 
     def nearest(self, queries: np.ndarray, points: np.ndarray, k: int) -> np.ndarray:
+        from scipy.spatial import cKDTree  # here: scipy.spatial costs 0.26 s of start-up, and 64-d uses brute force
+
         tree = cKDTree(np.asarray(points, dtype=np.float64))
         _, index = tree.query(np.asarray(queries, dtype=np.float64), k=k, workers=self.workers)
         return np.asarray(index).reshape(len(queries), k)
@@ -119,6 +120,8 @@ class KDTreeBackend(KnnBackend):
         # A query q is in the ball of c iff ||q - c||^2 + (R^2 - r_c^2) <= R^2: append the
         # coordinate sqrt(R^2 - r_c^2) to each center and 0 to each query, then one fixed-radius
         # search finds every pair. The slack covers rounding in that extra coordinate.
+        from scipy.spatial import cKDTree
+
         radii_sq = np.asarray(radii_sq, dtype=np.float64)
         max_sq = float(radii_sq.max()) if len(radii_sq) else 0.0
         slack = 1e-9 * max(max_sq, 1.0)
