@@ -117,8 +117,8 @@ def shifted_rows(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             phases[py, px] = pool(part[:, :2 * rows, :2 * cols])
     starts = range(2 * MAX_SHIFT + 1)
     halved_windows = torch.stack([phases[y % 2, x % 2][:, y // 2:y // 2 + half, x // 2:x // 2 + half]
-                                  for y in starts for x in starts], 1).reshape(count * len(SHIFTS), half * half)
-    return full, standardise(halved_windows).reshape(count, len(SHIFTS), half * half)
+                                  for y in starts for x in starts], 1)
+    return full, standardise(halved_windows.reshape(-1, half * half)).reshape(count, len(starts) ** 2, half * half)
 
 
 def pool(images: torch.Tensor) -> torch.Tensor:
@@ -188,44 +188,53 @@ class CopyIndex:
         return {"mean": self.mean.numpy(), "basis": self.basis.numpy(),
                 "search": faiss.serialize_index(self.search), "coarse": self.coarse.half().numpy()}
 
-    def candidates(self, queries: torch.Tensor) -> torch.Tensor:
-        """(N, CANDIDATES) indices of the images nearest each query in the shift-invariant space
-        (fewer than CANDIDATES found in the probed cells are padded with the nearest one)."""
-        projected = ((spectrum(queries) - self.mean) @ self.basis).numpy()
+    def candidates(self, spectra: torch.Tensor) -> torch.Tensor:
+        """(N, CANDIDATES) indices of the images nearest each query (by its `spectrum`) in the
+        shift-invariant space (fewer than CANDIDATES found in the probed cells: the nearest again)."""
+        projected = ((spectra - self.mean) @ self.basis).numpy()
         _, found = self.search.search(np.ascontiguousarray(projected), min(CANDIDATES, len(self.images)))
         found = torch.from_numpy(found)
         return torch.where(found < 0, found[:, :1].clamp_min(0), found)
 
-    def references(self, indices: torch.Tensor, extra_blur: float) -> torch.Tensor:
-        """Standardised rows of the images `indices` (any shape) blurred for the level `extra_blur`."""
-        unique, inverse = torch.unique(indices.reshape(-1), return_inverse=True)
-        rows = standardise(blur(_pixels(self.images[unique.numpy()]), float(np.hypot(DETECTION_BLUR, extra_blur))))
-        return rows[inverse].reshape(*indices.shape, -1)
-
     def match(self, images: np.ndarray) -> Matches:
         """The most similar image of the index for each of `images`."""
-        similarity = np.full(len(images), -1.0)
-        found = np.zeros(len(images), dtype=np.int64)
-        for start in range(0, len(images), CHUNK):
-            queries = _pixels(images[start:start + CHUNK])
-            best, where = self._verify(queries, self.candidates(queries))
-            similarity[start:start + CHUNK], found[start:start + CHUNK] = best, where
-        return Matches(similarity, found)
+        return CopyDetector.matches(images, [self])[0]
 
-    def _verify(self, queries: torch.Tensor, candidates: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def references(self, indices: torch.Tensor) -> torch.Tensor:
+        """(*indices.shape[:-1], levels x k, 784): the images `indices` (..., k) standardised at
+        every blur level of REFERENCE_BLURS, level by level."""
+        unique, inverse = torch.unique(indices.reshape(-1), return_inverse=True)
+        pixels = _pixels(self.images[unique.numpy()])
+        levels = [standardise(blur(pixels, float(np.hypot(DETECTION_BLUR, extra))))[inverse].reshape(
+            *indices.shape, -1) for extra in REFERENCE_BLURS]
+        return torch.cat(levels, -2)
+
+    def match_queries(self, queries: "Queries", candidates: torch.Tensor) -> Matches:
         """Rank the candidates by their correlation at half resolution (one blur level, every
         shift), then compute the exact similarity of the FINALISTS best: every level, every shift."""
-        shifted, shifted_halved = shifted_rows(blur(queries, DETECTION_BLUR))
         count, k = candidates.shape
         coarse = self.coarse[candidates.reshape(-1)].reshape(count, k, -1)
-        ranking = torch.bmm(shifted_halved, coarse.transpose(1, 2)).amax(dim=1)
+        ranking = torch.bmm(queries.halved, coarse.transpose(1, 2)).amax(dim=1)
         finalists = torch.gather(candidates, 1, ranking.topk(min(FINALISTS, k), dim=1).indices)
-        references = torch.cat([self.references(finalists, extra) for extra in REFERENCE_BLURS], 1)
-        scores = torch.bmm(shifted, references.transpose(1, 2)).amax(dim=1)  # (count, levels x finalists)
-        best, column = scores.max(dim=1)
+        scores = torch.bmm(queries.shifted, self.references(finalists).transpose(1, 2)).amax(dim=1)
+        best, column = scores.max(dim=1)  # over (levels x finalists)
         where = torch.gather(finalists, 1, (column % finalists.shape[1])[:, None])[:, 0]
         # a correlation is at most 1: rounding can put a perfect copy's a hair above
-        return best.double().clamp(-1.0, 1.0).numpy(), where.numpy()
+        return Matches(best.double().clamp(-1.0, 1.0).numpy(), where.numpy())
+
+
+@dataclass
+class Queries:
+    """A chunk of samples as the verification needs them, computed once for both splits."""
+
+    shifted: torch.Tensor  # (n, len(SHIFTS), 784)
+    halved: torch.Tensor  # (n, len(SHIFTS), 196)
+
+
+def _concatenate(parts: list[Matches]) -> Matches:
+    if not parts:
+        return Matches(np.zeros(0), np.zeros(0, dtype=np.int64))
+    return Matches(np.concatenate([p.similarity for p in parts]), np.concatenate([p.index for p in parts]))
 
 
 @dataclass
@@ -237,8 +246,22 @@ class CopyDetector:
     train_thresholds: np.ndarray  # (10,): copies of training digits
     test_thresholds: np.ndarray  # (10,): copies of test digits
 
+    @staticmethod
+    def matches(images: np.ndarray, indexes: list[CopyIndex]) -> list[Matches]:
+        """The best match of every image in each index: one candidate search per index over all
+        images, then the verification chunk by chunk, the chunk's shifted rows shared."""
+        pixels = _pixels(images)
+        spectra = spectrum(pixels)
+        candidates = [index.candidates(spectra) for index in indexes]
+        found: list[list[Matches]] = [[] for _ in indexes]
+        for start in range(0, len(images), CHUNK):
+            queries = Queries(*shifted_rows(blur(pixels[start:start + CHUNK], DETECTION_BLUR)))
+            for parts, index, chosen in zip(found, indexes, candidates):
+                parts.append(index.match_queries(queries, chosen[start:start + CHUNK]))
+        return [_concatenate(parts) for parts in found]
+
     def near_copies(self, images: np.ndarray) -> dict:
-        to_train, to_test = self.train.match(images), self.test.match(images)
+        to_train, to_test = self.matches(images, [self.train, self.test])
         train_label = self.train.labels[to_train.index]
         test_label = self.test.labels[to_test.index]
         margin_train = to_train.similarity - self.train_thresholds[train_label]
