@@ -63,7 +63,7 @@ CALIBRATION_COUNT = 10_000  # training digits checked against the test split
 FLAG_FRACTION = 0.01  # the result is flagged above this share of near-copies
 CLOSEST_SHOWN = 8  # pairs kept as evidence (details: memorisation.closest)
 CHUNK = 512
-INDEX_FORMAT = 6
+INDEX_FORMAT = 7
 
 
 @lru_cache(maxsize=16)
@@ -178,7 +178,7 @@ class CopyIndex:
         self.labels = np.asarray(labels, dtype=np.int64)
         if precomputed is not None:
             self.mean, self.basis = (torch.from_numpy(precomputed[k]) for k in ("mean", "basis"))
-            self.coarse = torch.from_numpy(precomputed["coarse"]).float()  # (levels, M, 196)
+            self.coarse = torch.from_numpy(precomputed["coarse"]).float()  # (M, levels, 196)
             self.search = faiss.deserialize_index(precomputed["search"])
         else:
             pixels = _pixels(self.images)
@@ -188,10 +188,10 @@ class CopyIndex:
             _, vectors = torch.linalg.eigh(sample.T @ sample / len(sample))
             self.basis = vectors.flip(1)[:, :CANDIDATE_COMPONENTS].float().contiguous()
             self.search = _search_index(((spectra - self.mean) @ self.basis).numpy())
-            # (levels, M, 196): every image at each ranking level, halved; float16 is ample for a ranking
+            # (M, levels, 196): every image at each ranking level, halved; float16 is ample for a ranking
             self.coarse = torch.stack([
                 halved(standardise(blur(pixels, float(np.hypot(DETECTION_BLUR, REFERENCE_BLURS[level])))))
-                for level in RANKING_LEVELS]).half().float()
+                for level in RANKING_LEVELS], 1).half().float()
         self.search.nprobe = SEARCH_PROBES
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -225,9 +225,8 @@ class CopyIndex:
         """Rank the candidates by their correlation at half resolution (the RANKING_LEVELS, every
         shift), then compute the exact similarity of the FINALISTS best: every level, every shift."""
         count, k = candidates.shape
-        coarse = self.coarse[:, candidates.reshape(-1)].reshape(len(RANKING_LEVELS), count, k, -1)
-        coarse = coarse.permute(1, 0, 2, 3).reshape(count, len(RANKING_LEVELS) * k, -1)
-        ranking = torch.bmm(queries.halved, coarse.transpose(1, 2)).amax(dim=1).reshape(count, -1, k).amax(dim=1)
+        coarse = self.coarse[candidates.reshape(-1)].reshape(count, k * len(RANKING_LEVELS), -1)
+        ranking = torch.bmm(queries.halved, coarse.transpose(1, 2)).amax(dim=1).reshape(count, k, -1).amax(dim=2)
         finalists = torch.gather(candidates, 1, ranking.topk(min(FINALISTS, k), dim=1).indices)
         scores = torch.bmm(queries.shifted, self.references(finalists).transpose(1, 2)).amax(dim=1)
         best, column = scores.max(dim=1)  # over (levels x finalists)
