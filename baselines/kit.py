@@ -18,6 +18,19 @@ def kit_model() -> ModuleType:
     return module
 
 
+@lru_cache(maxsize=1)
+def kit_generate() -> ModuleType:
+    """The kit's `generate.py` (its sampler and pixel maps), which imports `model` as a team's run
+    does: the kit's model module stands in for it."""
+    import sys
+
+    sys.modules.setdefault("model", kit_model())
+    spec = importlib.util.spec_from_file_location("submission_generate", KIT_DIR / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def Generator():  # noqa: N802 - reads like the class it builds
     return kit_model().Generator(g_output_dim=784)
 

@@ -88,6 +88,13 @@ class Recipe:
     def files(self) -> dict[str, str]:
         return self.manifest["files"]
 
+    @property
+    def pixels(self) -> dict | None:
+        """How outputs become pixels: the choice in its manifest (choose-pixel-map), else sampling.json's."""
+        if "pixels" in self.manifest:
+            return self.manifest["pixels"]
+        return self.sampling.get("pixels") if self.sampling else None
+
 
 def recipes() -> dict[str, Recipe]:
     """Every variant with a manifest, by name."""
@@ -119,9 +126,12 @@ def assemble(names: list[str] | None = None, out_dir: Path = BUILD_DIR) -> list[
             shutil.copyfile(KIT_DIR / file, folder / file)
         for file, digest in recipe.files.items():
             shutil.copyfile(find_weights(digest), folder / "checkpoints" / file)
-        if recipe.sampling is not None:
-            trick = {key: value for key, value in recipe.sampling.items() if key != "base"}
-            (folder / "checkpoints" / "sampling.json").write_text(json.dumps(trick) + "\n")
+        settings = {key: value for key, value in (recipe.sampling or {}).items() if key != "base"}
+        pixels = recipe.pixels
+        if pixels is not None:  # the recipe's pixel map (choose-pixel-map), without its evidence
+            settings["pixels"] = {key: value for key, value in pixels.items() if key != "chosen_on"}
+        if settings:
+            (folder / "checkpoints" / "sampling.json").write_text(json.dumps(settings) + "\n")
         (folder / "checkpoints" / "manifest.json").write_text(json.dumps(recipe.manifest, indent=2) + "\n")
         built.append(folder)
     return built

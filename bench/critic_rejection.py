@@ -12,7 +12,6 @@ scored the same way.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import tempfile
@@ -25,13 +24,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from baselines.kit import kit_generate  # noqa: E402
 from baselines.recipes import assemble  # noqa: E402
 from baselines.train import TrainConfig, _reference, _score_against, load_training_data, training_split  # noqa: E402
-
-
-def kit_generate():
-    sys.path.insert(0, str(REPO / "submission"))
-    return importlib.import_module("generate")
 
 
 def draw(generate, checkpoints: Path, config: dict, count: int, seed: int):
@@ -41,7 +36,7 @@ def draw(generate, checkpoints: Path, config: dict, count: int, seed: int):
     chunks, total = [], 0
     while total < count:
         images = sampler.batch(2500)[: count - total]
-        chunks.append(generate.to_uint8(images))
+        chunks.append(generate.to_uint8(images, config.get("pixels")))
         total += len(images)
     return np.concatenate(chunks), sampler.accepted / sampler.drawn
 

@@ -37,8 +37,9 @@ def teams(root: Path) -> list[tuple[str, Path]]:
     flipped = root / "flipped"
     shutil.copytree(REPO / "submission", flipped)
     script = (flipped / "generate.py").read_text()
-    (flipped / "generate.py").write_text(script.replace("pixels = to_uint8(images)",
-                                                        "pixels = to_uint8(images)[:, :, ::-1].copy()"))
+    line = 'pixels = to_uint8(images, config.get("pixels"))'
+    assert line in script, "the kit's generate.py changed: update the flipped team"
+    (flipped / "generate.py").write_text(script.replace(line, line + "[:, :, ::-1].copy()"))
     copier = root / "copier"
     copier.mkdir()
     np.save(copier / "digits.npy", mnist.load_split("test").images[:SAMPLES])

@@ -12,6 +12,13 @@ An optional checkpoints/sampling.json picks a sampling trick (default: plain sam
                                                             percentile of D(G(z)) over the burn-in (D.pth)
   {"method": "latent_rs", "m": 3}                           latent rejection sampling (W.pth)
   {"method": "latent_ga", "steps": 10, "step_size": 0.02}   latent gradient ascent on w (W.pth)
+and, beside the method, how an output in [-1, 1] becomes a pixel (default: linear):
+  "pixels": {"map": "linear"}                   [-1, 1] onto [0, 255]
+  "pixels": {"map": "clamp"}                    as torchvision's save_image(x): negative outputs black
+  "pixels": {"map": "cut", "below": 10}         linear, then pixels below 10 set to 0 (no faint haze)
+  "pixels": {"map": "knots", "knots": [[-1, 0], [0, 40], [1, 255]]}
+                                                through the points (output, pixel), non-decreasing
+Any monotone per-pixel map is allowed by the competition's rules.
 """
 
 import argparse
@@ -36,10 +43,33 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Map the tanh range [-1, 1] linearly onto [0, 255] (the whole range, nothing clipped)."""
-    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return pixels.reshape(-1, 28, 28).cpu().numpy()
+def to_uint8(images: torch.Tensor, pixels: dict | None = None) -> np.ndarray:
+    """Map generator outputs in [-1, 1] to uint8 pixels with the map `pixels` (module docstring)."""
+    x = images.float().reshape(-1, 28, 28)
+    spec = pixels or {"map": "linear"}
+    kind = spec.get("map", "linear")
+    if kind == "linear":
+        values = (x.clamp(-1, 1) + 1) * 127.5
+    elif kind == "clamp":  # torchvision's save_image: x * 255 + 0.5, clamped, truncated
+        values = (x * 255 + 0.5).clamp(0, 255).floor()
+    elif kind == "cut":
+        values = ((x.clamp(-1, 1) + 1) * 127.5).round()
+        values = torch.where(values < float(spec.get("below", 10)), torch.zeros_like(values), values)
+    elif kind == "knots":
+        knots = torch.tensor(spec.get("knots", []), dtype=torch.float32)
+        if knots.ndim != 2 or knots.shape[1] != 2 or len(knots) < 2:
+            raise SystemExit('"knots" must list at least two [output, pixel] points')
+        if not (bool((knots[1:, 0] > knots[:-1, 0]).all()) and bool((knots[1:, 1] >= knots[:-1, 1]).all())
+                and float(knots[:, 1].min()) >= 0 and float(knots[:, 1].max()) <= 255):
+            raise SystemExit('"knots" must rise in output and not fall in pixel, within [0, 255]')
+        flat = x.clamp(float(knots[0, 0]), float(knots[-1, 0])).reshape(-1)
+        segment = (torch.searchsorted(knots[:, 0].contiguous(), flat, right=True) - 1).clamp(0, len(knots) - 2)
+        left, right = knots[segment], knots[segment + 1]
+        values = (left[:, 1] + (flat - left[:, 0]) / (right[:, 0] - left[:, 0]) * (right[:, 1] - left[:, 1]))
+        values = values.reshape(x.shape)
+    else:
+        raise SystemExit(f"unknown pixel map {kind!r} in sampling.json (linear, clamp, cut or knots)")
+    return values.round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
 class Sampler:
@@ -143,7 +173,7 @@ def main() -> None:
         written = 0
         while written < args.num_samples:
             images = sampler.batch(args.batch_size)[: args.num_samples - written]
-            pixels = to_uint8(images)
+            pixels = to_uint8(images, config.get("pixels"))
             list(pool.map(save, zip(range(written, written + len(pixels)), pixels)))
             written += len(pixels)
     acceptance = f", acceptance {sampler.accepted / sampler.drawn:.1%}" if sampler.drawn else ""

@@ -84,3 +84,25 @@ def test_a_damaged_or_missing_checkpoint_is_a_clear_error(tmp_path, monkeypatch)
         recipes.assemble(["wgan"], tmp_path / "out")
     outcome = CliRunner().invoke(recipes.main, ["no-such-variant", "-o", str(tmp_path / "out")])
     assert outcome.exit_code == 1 and "no recipe for no-such-variant" in outcome.output
+
+
+def test_a_recipes_pixel_map_is_written_by_its_assembled_folder(tmp_path, monkeypatch):
+    found = recipes.recipes()
+    chosen = found["vanilla-template-seed2"]
+    manifest = {**chosen.manifest, "pixels": {"map": "cut", "below": 12, "chosen_on": {"fid": {"cut": 1.0}}}}
+    found["vanilla-template-seed2"] = recipes.Recipe(chosen.name, chosen.folder, manifest, None)
+    monkeypatch.setattr(recipes, "recipes", lambda: found)
+    (folder,) = recipes.assemble(["vanilla-template-seed2"], tmp_path)
+    # the map without the evidence of its choice, which stays in the manifest
+    assert json.loads((folder / "checkpoints" / "sampling.json").read_text()) == {"pixels": {"map": "cut", "below": 12}}
+
+
+def test_the_pixel_map_is_chosen_on_held_out_digits_only(mnist_root):
+    from baselines import pixel_map
+
+    chosen = pixel_map.choose("vanilla-template-seed2", count=300, data_root=str(mnist_root))
+    fids = chosen["chosen_on"]["fid"]
+    assert set(fids) == set(pixel_map.CANDIDATES) and chosen["map"] == pixel_map.CANDIDATES[min(fids, key=fids.get)]["map"]
+    assert chosen["chosen_on"]["held_out"] == 10_000
+    with pytest.raises(recipes.RecipeError, match="without held-out digits"):
+        pixel_map.choose("vanilla-template", count=300, data_root=str(mnist_root))

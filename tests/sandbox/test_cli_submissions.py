@@ -89,7 +89,9 @@ def test_the_summary_shows_the_rule_violation_policy(args, tmp_path, policy, sho
     flipped = tmp_path / "flipped"
     shutil.copytree(REPO / "submission", flipped, ignore=shutil.ignore_patterns("samples"))
     script = (flipped / "generate.py").read_text().replace(
-        "pixels = to_uint8(images)", "pixels = to_uint8(images)[:, :, ::-1].copy()  # mirrored: not G's output")
+        "pixels = to_uint8(images, config.get(\"pixels\"))",
+        "pixels = to_uint8(images, config.get(\"pixels\"))[:, :, ::-1].copy()  # mirrored: not G's output")
+    assert "[:, :, ::-1]" in script
     (flipped / "generate.py").write_text(script)
     config = tmp_path / "competition.toml"
     config.write_text(f'rule_violation = "{policy}"\n')
