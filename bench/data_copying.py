@@ -11,7 +11,8 @@ metric flags it (below copying.FLAG_BELOW):
 - with `--train-epochs N`, the course template's vanilla recipe (Adam 2e-4, betas (0.9, 0.999),
   no dropout, batch 64, seed 0) trained for N epochs on `--train-count` test digits and, alike, on
   as many training digits outside P: the cheat no platform catches (training on the reference)
-  against the honest run. Their weights stay in a temporary folder.
+  against the honest run. Their weights stay in a temporary folder, or with `--work-dir` in that
+  folder, where a run interrupted or stopped by `--time-budget` resumes.
 
     MNIST_ROOT=../shared/data python bench/data_copying.py [--count 10000] [--draws 10]
     MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 100

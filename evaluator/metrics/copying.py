@@ -18,11 +18,11 @@ closer to their originals than genuine digits are (C_T +9.1 and +24.3), so the t
 see them there. T is partitioned into CELLS cells by k-means (scikit-learn); in every cell
 holding at least MIN_CELL_SAMPLES samples the distances of Q and of P are compared by a
 Mann-Whitney U test (U as SciPy's mannwhitneyu computes it), normalised to Z_U; C_T is the
-average of Z_U weighted by P's share of each cell. C_T far below 0: the samples sit closer to the reference than genuine unseen digits do, which no
-transform of the copies (erosion, warps, rotations) undoes and which a generator trained on the
-test split shows too. The per-sample near-copy detector (`memorisation`) needs a list of
-transforms; this test needs only the invariances of its embeddings. C_T is computed in both
-embeddings and the lower counts.
+average of Z_U weighted by P's share of each cell. C_T far below 0: the samples sit closer to
+the reference than genuine unseen digits do, which no transform of the copies (erosion, warps,
+rotations) undoes and which a generator trained on the test split shows too. The per-sample
+near-copy detector (`memorisation`) needs a list of transforms; this test needs only the
+invariances of its embeddings. C_T is computed in both embeddings and the lower counts.
 
 The flag threshold and its false-positive rate are measured on genuine digits, every reference
 submission and the kit by `bench/data_copying.py` (figures in docs/data-copying.md).
@@ -38,6 +38,7 @@ import torch
 
 from evaluator import mnist
 from evaluator.cache import cache_path, load_arrays, resolve_cache_dir, save_arrays
+from evaluator.metrics import knn
 from evaluator.metrics.context import SampleContext
 from evaluator.metrics.registry import MetricValues
 
@@ -88,8 +89,6 @@ def canonical(images: np.ndarray, upright: bool) -> torch.Tensor:
 def nearest_distances(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Euclidean distance from each query to its nearest reference point: candidates from a float32
     search, the distance recomputed in float64 (knn.py's arbiter)."""
-    from evaluator.metrics import knn
-
     return np.sqrt(knn.nearest_distance_sq(queries, reference, knn.BruteForceBackend()))
 
 

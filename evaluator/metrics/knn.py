@@ -179,18 +179,21 @@ class BruteForceBackend(KnnBackend):
         return out
 
     @staticmethod
-    def _split(dist_sq: torch.Tensor, bound_sq: torch.Tensor, tol: float, dim: int) -> "_Split":
+    def _split(dist_sq: torch.Tensor, bound_sq: torch.Tensor, tol: float, dim: int,
+               cover: bool = True) -> "_Split":
         """The pairs (row, column) that may lie inside a ball, split into the certainly inside ones
         (counted along `dim`) and the near-boundary ones (decided later in float64). One pass over
-        the block finds both, since candidates are usually few. Of the certain pairs at most
-        COVER_LIST_LENGTH per column are kept (the first rows): a collapsed or scattered generator
-        puts millions of pairs in a block, and a column needs no more for the bootstrap."""
+        the block finds both, since candidates are usually few. With `cover`, the certain pairs are
+        kept too, at most COVER_LIST_LENGTH per column (the first rows): a collapsed or scattered
+        generator puts millions of pairs in a block, and a column needs no more for the bootstrap."""
         rows, cols = torch.nonzero(dist_sq <= bound_sq + tol, as_tuple=True)
         sure = dist_sq[rows, cols] < bound_sq.expand_as(dist_sq)[rows, cols] - tol
         along = cols if dim == 0 else rows
         certain = torch.bincount(along[sure], minlength=dist_sq.shape[1 - dim]).cpu().numpy()
         boundary = ~sure
-        if int(certain.sum()) > COVER_LIST_LENGTH * dist_sq.shape[1]:
+        if not cover:
+            sure_rows = sure_cols = rows[:0]
+        elif int(certain.sum()) > COVER_LIST_LENGTH * dist_sq.shape[1]:
             surely = dist_sq < bound_sq - tol
             surely &= surely.to(torch.int32).cumsum(0) <= COVER_LIST_LENGTH
             sure_rows, sure_cols = torch.nonzero(surely, as_tuple=True)
@@ -225,7 +228,7 @@ class BruteForceBackend(KnnBackend):
     def ball_pairs(self, queries, centers, radii_sq):
         radii_t = self._tensor(radii_sq)
         for start, dist_sq, tol in self._blocks(queries, centers):
-            split = self._split(dist_sq, radii_t, tol, dim=1)
+            split = self._split(dist_sq, radii_t, tol, dim=1, cover=False)
             yield BallChunk(start, split.certain, split.rows + start, split.cols)
 
     @torch.inference_mode()
@@ -289,7 +292,7 @@ class _CoverPairs:
     def add(self, sure_real: np.ndarray, sure_fake: np.ndarray, boundary_real: np.ndarray,
             boundary_fake: np.ndarray) -> None:
         """A block's pairs, as (real, fake) indices: certainly inside, and near the boundary."""
-        self.sure.append(_first_per_row(sure_real, sure_fake, COVER_LIST_LENGTH))
+        self.sure.append(_first_per_row(sure_real, sure_fake, COVER_LIST_LENGTH)[:2])
         self.boundary.append((boundary_real, boundary_fake))
 
     def lists(self, real: np.ndarray, fake: np.ndarray, radii_sq: np.ndarray, of_fake: bool,
@@ -301,22 +304,20 @@ class _CoverPairs:
         bound = radii_sq[fake_index] if of_fake else radii_sq[real_index]
         inside = dist_sq < bound if strict else dist_sq <= bound
         pairs = self.sure + [(real_index[inside], fake_index[inside])]
-        rows, cols = _first_per_row(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]),
-                                    COVER_LIST_LENGTH)
+        rows, cols, rank = _first_per_row(np.concatenate([p[0] for p in pairs]),
+                                          np.concatenate([p[1] for p in pairs]), COVER_LIST_LENGTH)
         lists = np.full((self.n_real, COVER_LIST_LENGTH), self.n_fake, dtype=np.int64)
-        if len(rows):
-            first = np.searchsorted(rows, rows, side="left")
-            lists[rows, np.arange(len(rows)) - first] = cols
+        lists[rows, rank] = cols
         return lists
 
 
-def _first_per_row(rows: np.ndarray, cols: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs sorted by row then column, at most `length` per row."""
+def _first_per_row(rows: np.ndarray, cols: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs sorted by row then column, at most `length` per row, with each one's rank in its row."""
     order = np.lexsort((cols, rows))
     rows, cols = rows[order], cols[order]
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
     keep = rank < length
-    return rows[keep], cols[keep]
+    return rows[keep], cols[keep], rank[keep]
 
 
 def _merge_top(bests: dict, row_start: int, dist_sq: torch.Tensor, col_start: int, k: int) -> None:

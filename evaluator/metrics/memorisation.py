@@ -11,8 +11,8 @@ copier can add, each undone explicitly:
 with G_σ a Gaussian blur (replicated borders). Correlation ignores contrast and brightness; the
 blur G₁ on both sides damps pixel noise; matching β on the MNIST side undoes a blur applied to the
 copy; the shifts undo a displacement. Candidates come from a shift-invariant space first (the
-magnitude spectrum of a strongly and circularly blurred image, 64 principal components): the 32 nearest, found
-through an inverted-file index (faiss); they are ranked by the same correlation at half
+magnitude spectrum of a strongly and circularly blurred image, 64 principal components): the
+32 nearest, found through an inverted-file index (faiss); they are ranked by the same correlation at half
 resolution at two blur levels, and the best two get the exact similarity above. Against checking
 all 32 of an exhaustive search exactly, `bench/copy_detector.py` measured detection rates within
 1.6 points (PIL's 5x5 blur the weakest: 17.2% -> 15.6% of training-digit copies; shifted copies
@@ -210,7 +210,7 @@ class CopyIndex:
 
     def match(self, images: np.ndarray) -> Matches:
         """The most similar image of the index for each of `images`."""
-        return CopyDetector.matches(images, [self])[0]
+        return best_matches(images, [self])[0]
 
     def references(self, indices: torch.Tensor) -> torch.Tensor:
         """(*indices.shape[:-1], levels x k, 784): the images `indices` (..., k) standardised at
@@ -243,6 +243,20 @@ class Queries:
     halved: torch.Tensor  # (n, len(SHIFTS), 196)
 
 
+def best_matches(images: np.ndarray, indexes: list[CopyIndex]) -> list[Matches]:
+    """The best match of every image in each index: one candidate search per index over all
+    images, then the verification chunk by chunk, the chunk's shifted rows shared."""
+    pixels = _pixels(images)
+    spectra = spectrum(pixels)
+    candidates = [index.candidates(spectra) for index in indexes]
+    found: list[list[Matches]] = [[] for _ in indexes]
+    for start in range(0, len(images), CHUNK):
+        queries = Queries(*shifted_rows(blur(pixels[start:start + CHUNK], DETECTION_BLUR)))
+        for parts, index, chosen in zip(found, indexes, candidates):
+            parts.append(index.match_queries(queries, chosen[start:start + CHUNK]))
+    return [_concatenate(parts) for parts in found]
+
+
 def _concatenate(parts: list[Matches]) -> Matches:
     if not parts:
         return Matches(np.zeros(0), np.zeros(0, dtype=np.int64))
@@ -258,22 +272,8 @@ class CopyDetector:
     train_thresholds: np.ndarray  # (10,): copies of training digits
     test_thresholds: np.ndarray  # (10,): copies of test digits
 
-    @staticmethod
-    def matches(images: np.ndarray, indexes: list[CopyIndex]) -> list[Matches]:
-        """The best match of every image in each index: one candidate search per index over all
-        images, then the verification chunk by chunk, the chunk's shifted rows shared."""
-        pixels = _pixels(images)
-        spectra = spectrum(pixels)
-        candidates = [index.candidates(spectra) for index in indexes]
-        found: list[list[Matches]] = [[] for _ in indexes]
-        for start in range(0, len(images), CHUNK):
-            queries = Queries(*shifted_rows(blur(pixels[start:start + CHUNK], DETECTION_BLUR)))
-            for parts, index, chosen in zip(found, indexes, candidates):
-                parts.append(index.match_queries(queries, chosen[start:start + CHUNK]))
-        return [_concatenate(parts) for parts in found]
-
     def near_copies(self, images: np.ndarray) -> dict:
-        to_train, to_test = self.matches(images, [self.train, self.test])
+        to_train, to_test = best_matches(images, [self.train, self.test])
         train_label = self.train.labels[to_train.index]
         test_label = self.test.labels[to_test.index]
         margin_train = to_train.similarity - self.train_thresholds[train_label]
@@ -306,8 +306,8 @@ def copy_detector(data_root: str | None, cache_dir: str | None = None) -> CopyDe
     checksums, the settings, the format) and checksum match, else built, calibrated and cached."""
     key = {"format": INDEX_FORMAT, "blur": DETECTION_BLUR, "reference_blurs": list(REFERENCE_BLURS),
            "max_shift": MAX_SHIFT,
-           "candidates": [CANDIDATE_BLUR, CANDIDATE_COMPONENTS, CANDIDATES, list(RANKING_LEVELS), FINALISTS, SEARCH_CELLS,
-                          SEARCH_PROBES],
+           "candidates": [CANDIDATE_BLUR, CANDIDATE_COMPONENTS, CANDIDATES, list(RANKING_LEVELS), FINALISTS,
+                          SEARCH_CELLS, SEARCH_PROBES],
            "percentile": ORIGINALS_PERCENTILE,
            "train": mnist.split_checksum("train", data_root), "test": mnist.split_checksum("test", data_root)}
     train_split, test_split = mnist.load_split("train", data_root), mnist.load_split("test", data_root)

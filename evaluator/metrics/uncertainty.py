@@ -9,7 +9,7 @@ Per replicate: FID refits the samples' Gaussian under the resampling weights (th
 square root stays cached); precision and density reweight each sample's own indicator and count
 (the reference's balls are fixed, so these are exact); recall and coverage ask, per reference
 image, whether any sample covering it was drawn (each sample's ball radius stays the full-sample
-one, and a reference image covered by more than COVER_CAP samples counts as always covered: the
+one, and a reference image covered by more than knn.COVER_LIST_LENGTH samples counts as always covered: the
 chance that none of 16 is drawn is e^-16, about 1e-7).
 
 Intervals are centred percentile intervals: the estimate plus the 2.5th and 97.5th percentiles of
@@ -31,7 +31,6 @@ REPLICATES = 200
 REPLICATES_HIGH_DIM_CPU = 50  # 2048-d FID costs about 0.7 s a replicate on 2 CPU cores
 HIGH_DIM = 512
 SEED = 0
-COVER_CAP = knn.COVER_LIST_LENGTH
 LEVEL = 0.95
 BLOCK = 2048
 
@@ -50,19 +49,19 @@ def interval(estimate: float, replicates: np.ndarray, level: float = LEVEL) -> t
 
 def _cover_lists(real: np.ndarray, fake: np.ndarray, radii_sq: np.ndarray, of_fake: bool, strict: bool,
                  device: str) -> np.ndarray:
-    """(n_real, COVER_CAP) indices of samples covering each reference image, padded with n_fake.
+    """(n_real, knn.COVER_LIST_LENGTH) indices of samples covering each reference image, padded with n_fake.
 
     of_fake: the ball is the sample's (radius radii_sq[fake]); else the reference image's."""
     real_t = torch.from_numpy(np.ascontiguousarray(real, dtype=np.float32)).to(device)
     fake_t = torch.from_numpy(np.ascontiguousarray(fake, dtype=np.float32)).to(device)
     radii = torch.from_numpy(np.asarray(radii_sq, dtype=np.float32)).to(device)
-    lists = np.full((len(real), COVER_CAP), len(fake), dtype=np.int64)
+    lists = np.full((len(real), knn.COVER_LIST_LENGTH), len(fake), dtype=np.int64)
     for start in range(0, len(real), BLOCK):
         distances = torch.cdist(real_t[start:start + BLOCK], fake_t).square()
         bound = radii.unsqueeze(0) if of_fake else radii[start:start + BLOCK].unsqueeze(1)
         inside = (distances < bound if strict else distances <= bound).to(torch.float32)
-        # up to COVER_CAP covering samples (any of them do), padded by the sentinel n_fake
-        taken, order = torch.topk(inside, min(COVER_CAP, len(fake)), dim=1)
+        # up to knn.COVER_LIST_LENGTH covering samples (any of them do), padded by the sentinel n_fake
+        taken, order = torch.topk(inside, min(knn.COVER_LIST_LENGTH, len(fake)), dim=1)
         block = torch.where(taken > 0, order, torch.full_like(order, len(fake)))
         lists[start:start + len(block), :block.shape[1]] = block.cpu().numpy()
     return lists
