@@ -4,7 +4,9 @@ in wall and CPU seconds (the pipeline's own progress hooks mark the stages).
 The kit's generator writes `--count` PNGs once; one evaluation warms every on-disk cache (reference
 statistics, the copy detector, the copying test); then `--repeats` evaluations, each in a fresh
 process as `evaluate --samples` runs, are timed and the fastest is reported, with the process's
-start-up (interpreter, imports) as a stage of its own. With `--compare FILE` the stages are set against a committed profile of the
+start-up (interpreter, imports) as a stage of its own. As in `evaluate`, the PNGs are validated in
+a child process during the start-up: `validate` is the time still waited for it after the start-up,
+with the child's CPU time. With `--compare FILE` the stages are set against a committed profile of the
 same machine (a guard against creeping back), and `--out FILE` writes this run as that profile.
 
     MNIST_ROOT=../shared/data python bench/quick_profile.py [--repeats 3] [--compare bench/quick_profile.md]
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,16 +26,17 @@ from datetime import date
 from pathlib import Path
 
 import click
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from evaluator import mnist  # noqa: E402
-from evaluator.pipeline import EvaluationOptions, evaluate_samples  # noqa: E402
 from evaluator.reporting import Reporter  # noqa: E402
-from evaluator.samples import write_samples  # noqa: E402
+from evaluator.samples import BackgroundValidation  # noqa: E402
+
+# torch and the pipeline are imported after the samples' validation has started, as `evaluate`
+# does (cli._evaluate_samples): the PNGs are decoded while they load.
 
 
 class StageClock(Reporter):
@@ -55,10 +59,13 @@ def _stage_name(name: str) -> str:
     return re.sub(r"\s*\(\d+ replicates\)|, \d+ replicates", "", name)
 
 
-def profile(samples: Path, options: EvaluationOptions) -> tuple[dict[str, tuple[float, float]], float, float]:
+def profile(samples: Path, options, validation: BackgroundValidation | None = None
+            ) -> tuple[dict[str, tuple[float, float]], float, float]:
+    from evaluator.pipeline import evaluate_samples
+
     clock = StageClock()
     wall, cpu = time.perf_counter(), time.process_time()
-    evaluate_samples(samples, options, clock)
+    evaluate_samples(samples, options, clock, validation)
     return clock.stages, time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -98,13 +105,26 @@ def fresh_process(samples: Path, count: int, data_root: str | None, cache_dir: s
 @click.option("--inner", "inner_samples", type=click.Path(path_type=Path), default=None, hidden=True)
 def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None, compare_path: Path | None,
          out_path: Path | None, inner_samples: Path | None) -> None:
-    options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir)
     if inner_samples is not None:  # one profile, as JSON, for the parent process
+        validation = BackgroundValidation(inner_samples, count)
+        from evaluator.pipeline import EvaluationOptions
+
+        options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir)
         startup_cpu = time.process_time()
-        stages, wall, cpu = profile(inner_samples, options)
+        stages, wall, cpu = profile(inner_samples, options, validation)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the validation's process, done
+        child_cpu = children.ru_utime + children.ru_stime
+        stages["validate"] = (stages["validate"][0], stages["validate"][1] + child_cpu)
+        cpu += child_cpu
         print(json.dumps({"stages": stages, "wall": wall, "cpu": cpu, "startup_cpu": startup_cpu}))
         return
+    import torch
     from data_copying import generator_samples
+
+    from evaluator.pipeline import EvaluationOptions
+    from evaluator.samples import write_samples
+
+    options = EvaluationOptions(expected_count=count, data_root=data_root, cache_dir=cache_dir)
 
     with tempfile.TemporaryDirectory(prefix="quick-profile-") as folder:
         samples = write_samples(generator_samples(None, count), Path(folder) / "samples")

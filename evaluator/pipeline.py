@@ -18,7 +18,7 @@ from evaluator.metrics import copying, knn
 from evaluator.metrics.context import FeatureContext, SampleContext
 from evaluator.reference import REFERENCE_SPLIT, load_reference
 from evaluator.reporting import Reporter  # noqa: F401 - re-exported: library users import it from here
-from evaluator.samples import DEFAULT_COUNT, validate_samples
+from evaluator.samples import DEFAULT_COUNT, BackgroundValidation, validate_samples
 
 
 @dataclass
@@ -83,17 +83,27 @@ def require_data(options: EvaluationOptions) -> None:
 
 
 def evaluate_samples(samples_dir: str | Path, options: EvaluationOptions | None = None,
-                     reporter: Reporter | None = None) -> dict[str, Any]:
-    """Evaluate a folder of PNGs; returns the result dict (status `ok` or `invalid_samples`)."""
+                     reporter: Reporter | None = None,
+                     validation: BackgroundValidation | None = None) -> dict[str, Any]:
+    """Evaluate a folder of PNGs; returns the result dict (status `ok` or `invalid_samples`). With
+    `validation` (started on `samples_dir` before torch was imported) its outcome is used, and the
+    `validate` timing is the time waited for it."""
     options = options or EvaluationOptions()
     reporter = reporter or Reporter()
+    if validation is not None and (validation.directory != Path(samples_dir)
+                                   or validation.expected_count != options.expected_count):
+        raise ValueError(f"the background validation is of {validation.directory} for "
+                         f"{validation.expected_count} files, not of {samples_dir} for {options.expected_count}")
     timings = Timings()
     started = time.perf_counter()
     result = new_result(str(samples_dir), options, timings)
     require_data(options)
     with timings.measure("validate"):
         advance = reporter.stage("validate", options.expected_count)
-        images, report = validate_samples(samples_dir, options.expected_count, progress=advance)
+        if validation is not None:
+            images, report = validation.result(progress=advance)
+        else:
+            images, report = validate_samples(samples_dir, options.expected_count, progress=advance)
     reporter.done("validate", timings.seconds["validate"], f"{report.found_count} entries")
     result["validation"] = report.to_dict()
     result["samples"].update(count=report.found_count, sha256=report.sha256)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import stat
 import time
@@ -324,6 +325,93 @@ def validate_samples(
         Image.MAX_IMAGE_PIXELS = saved_limit
     report.sha256 = digest.hexdigest() if report.ok else None
     return (images if report.ok else None), report
+
+
+# The child of BackgroundValidation: it reads its request (JSON) from stdin and writes the report
+# (JSON, after its length) and the images (.npy) to stdout. No pickle crosses: the child decodes
+# team files, and its output is read as data only.
+_CHILD_CODE = """
+import json, sys
+request = json.loads(sys.stdin.read())
+sys.path[:0] = request["path"]
+from evaluator.samples import _validation_child
+_validation_child(request)
+"""
+
+
+def _validation_child(request: dict) -> None:
+    import sys
+
+    images, report = validate_samples(request["directory"], request["expected_count"])
+    header = json.dumps({"found_count": report.found_count, "sha256": report.sha256,
+                         "problems": [[p.file, p.code, p.message] for p in report.problems],
+                         "images": images is not None}).encode()
+    out = sys.stdout.buffer
+    out.write(len(header).to_bytes(8, "big") + header)
+    if images is not None:
+        np.save(out, images, allow_pickle=False)
+    out.flush()
+
+
+class BackgroundValidation:
+    """`validate_samples` in a child process, started before the caller imports torch: decoding 10K
+    PNGs (about 1 s of one core, bound by Python, so threads do not share it) then runs beside the
+    interpreter's start-up (torch's import alone is 1.3 s) instead of after it. The child is a new
+    interpreter that imports only this module. If it cannot be started, fails or answers anything
+    but a well-formed report, the folder is validated in the calling process instead: the outcome
+    never depends on which way it ran."""
+
+    def __init__(self, directory: str | os.PathLike, expected_count: int = DEFAULT_COUNT) -> None:
+        import subprocess
+        import sys
+
+        self.directory, self.expected_count = Path(directory), expected_count
+        request = {"path": [entry for entry in sys.path if entry], "directory": str(self.directory),
+                   "expected_count": expected_count}
+        try:
+            self._child = subprocess.Popen([sys.executable, "-c", _CHILD_CODE], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._child.stdin.write(json.dumps(request).encode())
+            self._child.stdin.close()
+        except OSError:  # no process could be started (or it died at once): validate in result()
+            self.close()
+
+    def result(self, progress: "callable | None" = None) -> tuple[np.ndarray | None, ValidationReport]:
+        """What `validate_samples` returns for the folder; `progress(n)` once, when it is known."""
+        try:
+            answer = self._read() if self._child is not None else None
+        finally:
+            self.close()
+        if answer is None:
+            return validate_samples(self.directory, self.expected_count, progress=progress)
+        if progress is not None:
+            progress(self.expected_count)
+        return answer
+
+    def _read(self) -> tuple[np.ndarray | None, ValidationReport] | None:
+        stream = self._child.stdout
+        try:
+            length = int.from_bytes(stream.read(8), "big")
+            header = json.loads(stream.read(length))
+            report = ValidationReport(str(self.directory), self.expected_count, int(header["found_count"]),
+                                      [Problem(str(f), str(c), str(m)) for f, c, m in header["problems"]],
+                                      header["sha256"])
+            images = np.load(io.BytesIO(stream.read()), allow_pickle=False) if header["images"] else None  # a pipe cannot seek
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None
+        if self._child.wait() != 0 or (images is not None and (
+                images.dtype != np.uint8 or images.shape != (self.expected_count, *IMAGE_SIZE))):
+            return None
+        return images, report
+
+    def close(self) -> None:
+        """Stop the child if it still runs, and reap it."""
+        child, self._child = getattr(self, "_child", None), None
+        if child is not None:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            child.stdout.close()
 
 
 def _natural_key(name: str) -> tuple:

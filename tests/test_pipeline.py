@@ -71,3 +71,17 @@ def test_invalid_folder_gives_a_result_with_the_report(tmp_path, options):
     jsonschema.validate(result, load_schema())
     assert result["status"] == "invalid_samples" and result["metrics"] == {}
     assert result["validation"]["problem_counts"] == {"missing": N}
+
+
+def test_a_background_validation_gives_the_same_result_and_must_match_the_folder(train_digits, fid_only, tmp_path):
+    from evaluator.samples import BackgroundValidation
+
+    folder = write_samples(train_digits[:N], tmp_path / "s")
+    direct = evaluate_samples(folder, fid_only)
+    background = evaluate_samples(folder, fid_only, validation=BackgroundValidation(folder, N))
+    assert background["metrics"] == direct["metrics"] and background["samples"] == direct["samples"]
+    other = write_samples(train_digits[:N], tmp_path / "other")
+    for wrong in (BackgroundValidation(other, N), BackgroundValidation(folder, N - 1)):
+        with pytest.raises(ValueError, match="background validation"):
+            evaluate_samples(folder, fid_only, validation=wrong)
+        wrong.close()

@@ -218,3 +218,49 @@ def test_an_unbounded_folder_listing_stops(tmp_path, monkeypatch):
         (tmp_path / "s" / f"x{i}").touch()
     _, report = validate_samples(tmp_path / "s", 10)
     assert "too_many_entries" in report.by_code()
+
+
+def test_background_validation_answers_what_validation_in_process_does(good_dir, monkeypatch):
+    import evaluator.samples as samples
+
+    directory, images = good_dir
+    expected = validate_samples(directory, N)
+    os.remove(directory / "5.png")
+    (directory / "extra.txt").write_text("x")
+    broken = validate_samples(directory, N)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("validated in the calling process, not in the child")
+
+    monkeypatch.setattr(samples, "validate_samples", not_here)  # the child imports its own
+    loaded, report = samples.BackgroundValidation(directory, N).result()
+    assert loaded is None and report == broken[1]
+    Image.fromarray(images[5]).save(directory / "5.png")
+    os.remove(directory / "extra.txt")
+    told = []
+    loaded, report = samples.BackgroundValidation(directory, N).result(progress=told.append)
+    np.testing.assert_array_equal(loaded, images)
+    assert report == expected[1] and told == [N]
+
+
+@pytest.mark.parametrize("child", ["import sys; sys.exit(3)",  # dies
+                                   "import sys; sys.stdout.buffer.write(b'\\x00' * 8 + b'junk')",  # garbles
+                                   "import os, sys; sys.stdout.buffer.write((2).to_bytes(8, 'big') + b'{}')"])
+def test_background_validation_falls_back_to_this_process(good_dir, monkeypatch, child):
+    import evaluator.samples as samples
+
+    directory, images = good_dir
+    monkeypatch.setattr(samples, "_CHILD_CODE", child)
+    loaded, report = samples.BackgroundValidation(directory, N).result()
+    np.testing.assert_array_equal(loaded, images)
+    assert report == validate_samples(directory, N)[1]
+
+
+def test_background_validation_without_a_process_validates_here(good_dir, monkeypatch):
+    import evaluator.samples as samples
+
+    directory, images = good_dir
+    monkeypatch.setattr("sys.executable", str(directory / "no-such-python"))
+    loaded, report = samples.BackgroundValidation(directory, N).result()
+    np.testing.assert_array_equal(loaded, images)
+    assert report.ok

@@ -7,6 +7,7 @@ import pytest
 
 from evaluator.metrics import knn, uncertainty
 from evaluator.metrics.context import FeatureContext, FeatureReference
+from evaluator.metrics.fid import frechet_distance, gaussian_fit
 
 
 def direct_lists(real: np.ndarray, fake: np.ndarray, radii_sq: np.ndarray, of_fake: bool,
@@ -87,3 +88,30 @@ def test_intervals_bracket_the_estimate_and_shrink_with_more_samples():
         assert low <= precision <= high
         widths.append(high - low)
     assert widths[1] < widths[0]
+
+
+def weighted_fid(features: np.ndarray, weights: np.ndarray, reference: FeatureReference) -> float:
+    """The definition: the Gaussian of the reweighted samples, then fid.frechet_distance."""
+    n = len(features)
+    mean = weights @ features / n
+    centred = features - mean
+    covariance = (centred * weights[:, None]).T @ centred / (n - 1)
+    return frechet_distance(mean, covariance, reference.mean, reference.covariance)
+
+
+@pytest.mark.parametrize("dim", [6, 64, 200])  # packed second moments up to PACKED_MAX_DIM; one by one above
+def test_fid_replicates_equal_the_frechet_distance_of_the_reweighted_samples(dim):
+    rng = np.random.default_rng(dim)
+    mix = rng.normal(size=(dim, dim)) / np.sqrt(dim)
+    real = (rng.normal(size=(1200, dim)) @ mix).astype(np.float32)
+    fake = (rng.normal(size=(1000, dim)) @ (1.3 * mix) + 0.2).astype(np.float64)
+    reference = FeatureReference.from_features(real, (3,), knn.make_backend("brute", dim))
+    weights = np.stack([np.ones(len(fake))] + [np.bincount(rng.integers(0, len(fake), len(fake)),
+                                                           minlength=len(fake)) for _ in range(5)]).astype(float)
+    found = uncertainty.fid_replicates(fake, weights, reference)
+    expected = [weighted_fid(fake, w, reference) for w in weights]
+    np.testing.assert_allclose(found, expected, rtol=1e-9)
+    mean, covariance = gaussian_fit(fake)  # all-ones weights: the point estimate itself
+    assert found[0] == pytest.approx(frechet_distance(mean, covariance, reference.mean, reference.covariance),
+                                     rel=1e-9)
+    assert len(set(np.round(found[1:], 6))) == 5  # the replicates differ from one another
