@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -73,11 +74,20 @@ def _last_line(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _die_with_parent() -> None:  # in the task's process, before exec: a killed round takes its tasks along
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def die_with(parent: int) -> Callable[[], None]:
+    """A preexec_fn: in the task's process, before exec, ask the kernel to kill it when `parent` (the
+    round) dies. If the round died already, between the fork and this call, the signal would never
+    come (the task has been handed to another parent): the task then ends at once. That window is
+    real: a round killed just as it started a task left the task to publish a second result next to
+    the resumed round's (tests/competition/test_round.py)."""
+    def arm() -> None:
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return arm
 
 
 def run_local(run: Round, teams: list[str], jobs: int, reporter: Reporter, gpus: list[str] | None = None) -> None:
@@ -113,7 +123,7 @@ def run_local(run: Round, teams: list[str], jobs: int, reporter: Reporter, gpus:
                 # and journals them; the task never records a failure of its own for it.
                 process = subprocess.Popen([*python_command(), "task", str(run.round_dir), "--team", team],
                                            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           env=env, preexec_fn=_die_with_parent, start_new_session=True)
+                                           env=env, preexec_fn=die_with(os.getpid()), start_new_session=True)
                 with lock:
                     if team in active:
                         active[team] = process
