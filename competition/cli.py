@@ -52,8 +52,8 @@ class PlainReporter(Reporter):
         self.done += 1
         fid = marker.get("fid")
         score = f", mnist.fid {fid:.3f}" if isinstance(fid, (int, float)) else ""
-        seconds = marker.get("seconds", {}).get("evaluate")
-        took = f", {seconds:.1f} s" if seconds else ""
+        seconds, startup = (marker.get("seconds", {}).get(name) for name in ("evaluate", "start-up"))
+        took = (f", {seconds:.1f} s" if seconds else "") + (f" (+{startup:.1f} s start-up)" if startup else "")
         standing = marker.get("standing")
         shown = f" ({standing}" + (f": {', '.join(marker['flags'])}" if marker.get("flags") else "") + ")" \
             if standing and (standing != "ranked" or marker.get("flags")) else ""
@@ -197,17 +197,18 @@ def _print_state(console: Console, state: RoundState, config: CompetitionConfig 
     widest = max((len(name) for name in state.teams), default=4)
     table.add_column("team", no_wrap=True, min_width=min(widest, 30))
     for column, width in (("state", 7), ("verdict", 12), ("standing", 12), ("flags", 5), ("evaluated in", 16),
-                          ("tries", 5), ("eval s", 6)):
+                          ("tries", 5), ("start s", 7), ("eval s", 6)):
         table.add_column(column, no_wrap=True, min_width=width)
     output = make_console()
-    fixed = min(widest, 30) + 7 + 12 + 12 + 5 + 16 + 5 + 6 + 3 * 9 + 5  # the columns, padding and borders
+    fixed = min(widest, 30) + 7 + 12 + 12 + 5 + 16 + 5 + 7 + 6 + 3 * 10 + 5  # the columns, padding and borders
     table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=max(output.width - fixed, 12))
     for team in sorted(state.teams.values(), key=lambda t: t.name):
         verdict = team.verdict or ""
         if team.state == "skipped" and team.previous_verdict:
             verdict = team.previous_verdict
         table.add_row(team.name, team.state, verdict, team.standing or "", ",".join(team.flags),
-                      team.evaluated_in or "", str(team.attempts), _seconds(team.seconds.get("evaluate")),
+                      team.evaluated_in or "", str(team.attempts), _seconds(team.seconds.get("start-up")),
+                      _seconds(team.seconds.get("evaluate")),
                       team_text(team.reason))
     output.print(table)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(state.counts().items()))

@@ -53,6 +53,8 @@ def test_a_roster_of_folders_and_git_repositories(tmp_path, env):
     state = round_state(tmp_path)
     assert state.finished and state.teams["team-a"].state == state.teams["team-b"].state == "done"
     assert state.teams["broken"].verdict == "CRASH" and state.teams["ghost"].verdict == "FETCH_FAILED"
+    seconds = state.teams["team-a"].seconds  # the task's fixed cost beside its evaluation
+    assert 0 < seconds["start-up"] < seconds["evaluate"] and "s start-up)" in first.stderr
     [b] = results_of(tmp_path, "team-b")
     assert b["verdict"] == "OK" and b["round"]["kind"] == "git" and len(b["round"]["commit"]) == 40
     assert b["generation"]["seed"] == 0 and (tmp_path / "site" / "index.html").exists()
