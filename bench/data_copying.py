@@ -1,9 +1,10 @@
 """The set-level copying test (`copying`, Meehan et al. 2020 C_T) on genuine digits, generators and
 copies of the reference.
 
-For each set of `--count` images it prints C_T in both embeddings, the lower, and whether the
-metric flags it (below copying.FLAG_BELOW):
-- genuine training digits never in P, `--draws` random draws (the false-positive rate);
+For each set of `--count` images it prints C_T in both embeddings, the lower, the gap (C_T minus
+the mirror's, the test run with training digits V in the test split's place) and whether the
+metric flags it (C_T below copying.FLAG_BELOW or the gap below copying.GAP_FLAG_BELOW):
+- genuine training digits in neither P nor V, `--draws` random draws (the false-positive rate);
 - the kit and every reference recipe's generator (plain sampling, the kit's linear write-out);
 - synthetic strokes never copied from MNIST (random pen paths, drawn with PIL);
 - copies of the test split (the reference) under erosion, dilation, shifts of 3 px, scaling by 0.9,
@@ -148,24 +149,30 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
 
     started = time.perf_counter()
     tests = copying.copy_tests(data_root, cache_dir)
+    train = mnist.load_split("train", data_root)
+    test_split = mnist.load_split("test", data_root)
+    unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
+    mirror = copying.mirror_tests(data_root, cache_dir)
+    # The honest run trains on the mirror's digits V (all of them with --train-count 10000, the
+    # draw of copying.mirror_indices), as every honest team learns from them.
+    mirror_index = np.random.default_rng(copying.MIRROR_SEED).choice(unused, train_count, replace=False)
     print(f"reference side ready in {time.perf_counter() - started:.1f} s (cached after the first run)\n")
 
     def row(name: str, images: np.ndarray) -> None:
         began = time.perf_counter()
-        values = {embedding: test.statistic(copying.embed(images, embedding))["ct"]
-                  for embedding, test in tests.items()}
+        embedded = {embedding: copying.embed(images, embedding) for embedding in copying.EMBEDDINGS}
+        values = {e: tests[e].statistic(embedded[e])["ct"] for e in copying.EMBEDDINGS}
+        gap = min(values[e] - mirror[e].statistic(embedded[e])["ct"] for e in copying.EMBEDDINGS)
         lowest = min(values.values())
         cells = " | ".join(f"{values[e]:+.2f}" for e in copying.EMBEDDINGS)
-        print(f"| {name} | {cells} | {lowest:+.2f} | {'yes' if lowest < copying.FLAG_BELOW else 'no'} | "
+        flagged = lowest < copying.FLAG_BELOW or gap < copying.GAP_FLAG_BELOW
+        print(f"| {name} | {cells} | {lowest:+.2f} | {gap:+.2f} | {'yes' if flagged else 'no'} | "
               f"{time.perf_counter() - began:.1f} |", flush=True)
 
-    print(f"| {count:,} images | C_T centred | C_T upright | C_T | flagged | seconds |")
-    print("|---|---:|---:|---:|---|---:|")
-    train = mnist.load_split("train", data_root)
-    test_split = mnist.load_split("test", data_root)
-    unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
+    print(f"| {count:,} images | C_T centred | C_T upright | C_T | gap | flagged | seconds |")
+    print("|---|---:|---:|---:|---:|---|---:|")
     if train_epochs:
-        honest = train.images[np.random.default_rng(99).choice(unused, train_count, replace=False)]
+        honest = train.images[mirror_index]
         cheat = test_split.images[np.random.default_rng(98).choice(len(test_split.images), train_count,
                                                                     replace=False)]
         runs = {"test": (f"{train_count:,} test digits (the reference)", cheat),
@@ -181,8 +188,9 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
             row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
     if only_training:
         return
+    outside = np.setdiff1d(unused, mirror_index)  # genuine digits in neither P nor V
     for draw in range(draws):
-        chosen = np.random.default_rng(1000 + draw).choice(unused, count, replace=False)
+        chosen = np.random.default_rng(1000 + draw).choice(outside, count, replace=False)
         row(f"genuine training digits, draw {draw + 1}", train.images[chosen])
     kit = generator_samples(None, count)
     row("the kit's generator", kit)

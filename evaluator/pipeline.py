@@ -180,11 +180,13 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
             _run_metric(metric, context, f"{metric.name}.", result, timings, reporter)
 
     if result["metrics"].get("copying.flagged"):
-        result["flags"].append({
-            "code": "data_copying",
-            "message": f"the samples sit closer to the MNIST test split (the reference) than genuine unseen "
-                       f"digits do: C_T {result['metrics']['copying.ct']:+.1f}, below {copying.FLAG_BELOW:g}",
-        })
+        ct, gap = result["metrics"]["copying.ct"], result["metrics"]["copying.gap"]
+        why = (f"than genuine unseen digits do: C_T {ct:+.1f}, below {copying.FLAG_BELOW:g}"
+               if ct < copying.FLAG_BELOW else
+               f"than to the training digits, beyond what genuine digits and honest generators show: "
+               f"the gap {gap:+.1f}, below {copying.GAP_FLAG_BELOW:g}")
+        result["flags"].append({"code": "data_copying",
+                                "message": f"the samples sit closer to the MNIST test split (the reference) {why}"})
     if result["metrics"].get("memorisation.flagged"):
         fraction = result["metrics"]["memorisation.near_copy_fraction"]
         result["flags"].append({

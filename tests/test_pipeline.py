@@ -85,3 +85,20 @@ def test_a_background_validation_gives_the_same_result_and_must_match_the_folder
         with pytest.raises(ValueError, match="background validation"):
             evaluate_samples(folder, fid_only, validation=wrong)
         wrong.close()
+
+
+def test_copies_hidden_among_a_generators_samples_get_the_data_copying_flag(test_digits, options):
+    """Half of the samples eroded test digits, half the kit's: C_T stays above its flag (the kit lies
+    far from the data), the gap does not, and the flag says which."""
+    from scipy.ndimage import grey_erosion
+
+    from evaluator.metrics import copying
+    from tests.metrics.test_copying import kit_samples
+
+    images = kit_samples(N)
+    images[::2] = grey_erosion(test_digits[:N:2], footprint=np.ones((1, 2, 2)))
+    result = score_images(images, EvaluationOptions(**{**vars(options), "metrics": ("copying",)}))
+    metrics = result["metrics"]
+    assert metrics["copying.ct"] > copying.FLAG_BELOW and metrics["copying.gap"] < copying.GAP_FLAG_BELOW
+    [flag] = [f for f in result["flags"] if f["code"] == "data_copying"]
+    assert metrics["copying.flagged"] and f"the gap {metrics['copying.gap']:+.1f}" in flag["message"]

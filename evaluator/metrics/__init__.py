@@ -26,6 +26,7 @@ KEY_METRIC_MEAN_CONFIDENCE = "class_coverage.mean_confidence"
 KEY_METRIC_NEAR_COPIES = "memorisation.near_copy_fraction"
 KEY_METRIC_MEMORISATION_FLAG = "memorisation.flagged"
 KEY_METRIC_COPYING = "copying.ct"
+KEY_METRIC_COPYING_GAP = "copying.gap"
 KEY_METRIC_COPYING_FLAG = "copying.flagged"
 
 KYNKAANNIEMI = "https://arxiv.org/abs/1904.06991"
@@ -98,8 +99,13 @@ register_metric("copying", "samples", _copying,
           "C_T with digits centred and scaled to a fixed size", MEEHAN, "Z score"),
     Value("ct_upright", "Copying C_T (upright)", "none", "{:+.2f}",
           "C_T with digits centred, scaled and turned upright", MEEHAN, "Z score"),
+    Value("gap", "Copying gap", "none", "{:+.2f}",
+          "C_T minus the same test's C_T with 10,000 training digits in the test split's place, the lower of "
+          "two embeddings: about 0 for genuine digits and honest generators, below 0 when the samples favour "
+          "the reference", "docs/data-copying.md", "Z score"),
     Value("flagged", "Copying flag", "none", "{}",
-          "C_T below -3: the samples sit closer to the reference than genuine unseen digits do", MEEHAN),
+          "C_T below -3 or the gap below -2: the samples sit closer to the reference than genuine unseen "
+          "digits, or than the training digits every team learns from, do", MEEHAN),
 ))
 
 __all__ = ["METRICS", "SPACE_LABELS", "Metric", "Value", "describe", "label", "lower_is_better", "markdown_table",

@@ -24,13 +24,46 @@ def measure(images, mnist_root, cache_dir) -> dict:
     return copying.copying(context)
 
 
+def kit_samples(count: int) -> np.ndarray:
+    import torch
+
+    from baselines.kit import Generator
+    from tests.conftest import REPO
+
+    generator = Generator()
+    state = torch.load(REPO / "submission" / "checkpoints" / "G.pth", map_location="cpu", weights_only=True)
+    generator.load_state_dict({key: value.float() for key, value in state.items()})
+    torch.manual_seed(0)
+    with torch.no_grad():
+        images = ((generator(torch.randn(count, 100)) + 1) * 127.5).round().to(torch.uint8).view(-1, 28, 28)
+    return images.numpy()
+
+
 def test_genuine_unseen_digits_are_not_flagged(splits, mnist_root, cache_dir):
     train, _ = splits
-    unused = np.setdiff1d(np.arange(len(train.images)), copying.held_out_indices(len(train.images)))
+    seen = np.concatenate([copying.held_out_indices(len(train.images)), copying.mirror_indices(len(train.images))])
+    outside = np.setdiff1d(np.arange(len(train.images)), seen)  # in neither P nor the mirror's V
     for seed in (1, 2):
-        chosen = np.random.default_rng(seed).choice(unused, COUNT, replace=False)
+        chosen = np.random.default_rng(seed).choice(outside, COUNT, replace=False)
         found = measure(train.images[chosen], mnist_root, cache_dir)
-        assert abs(found["ct"]) < 1.0 and not found["flagged"], found["ct"]
+        assert abs(found["ct"]) < 1.0 and abs(found["gap"]) < 1.0 and not found["flagged"], found
+
+
+def test_a_share_of_copies_hidden_among_a_generators_samples_is_flagged_by_the_gap(splits, mnist_root, cache_dir):
+    """The kit's own distance from the data lifts C_T above 0 and hides a quarter of eroded copies
+    from C_T; the mirror's C_T moves with the kit alike, so the gap sees the copies."""
+    _, test = splits
+    kit = kit_samples(COUNT)
+    alone = measure(kit, mnist_root, cache_dir)
+    assert not alone["flagged"] and alone["gap"] > copying.GAP_FLAG_BELOW
+    rng = np.random.default_rng(5)
+    mixed = kit.copy()
+    where = rng.choice(COUNT, COUNT // 4, replace=False)
+    originals = test.images[rng.choice(len(test.images), len(where), replace=False)]
+    mixed[where] = ndimage.grey_erosion(originals, footprint=np.ones((1, 2, 2)))
+    found = measure(mixed, mnist_root, cache_dir)
+    assert found["ct"] > copying.FLAG_BELOW  # C_T alone lets them through
+    assert found["gap"] < copying.GAP_FLAG_BELOW and found["flagged"]
 
 
 @pytest.mark.parametrize("change", [
@@ -49,18 +82,7 @@ def test_transformed_copies_of_the_reference_are_flagged(splits, mnist_root, cac
 
 
 def test_a_trained_generator_lies_above_zero(mnist_root, cache_dir):
-    import torch
-
-    from baselines.kit import Generator
-    from tests.conftest import REPO
-
-    generator = Generator()
-    state = torch.load(REPO / "submission" / "checkpoints" / "G.pth", map_location="cpu", weights_only=True)
-    generator.load_state_dict({key: value.float() for key, value in state.items()})
-    torch.manual_seed(0)
-    with torch.no_grad():
-        images = ((generator(torch.randn(COUNT, 100)) + 1) * 127.5).round().to(torch.uint8).view(-1, 28, 28)
-    found = measure(images.numpy(), mnist_root, cache_dir)
+    found = measure(kit_samples(COUNT), mnist_root, cache_dir)
     assert found["ct"] > 1.0 and not found["flagged"]
 
 
