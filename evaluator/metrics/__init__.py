@@ -104,7 +104,7 @@ register_metric("copying", "samples", _copying,
           "two embeddings: about 0 for genuine digits and honest generators, below 0 when the samples favour "
           "the reference", "docs/data-copying.md", "Z score"),
     Value("flagged", "Copying flag", "none", "{}",
-          "C_T below -3 or the gap below -2: the samples sit closer to the reference than genuine unseen "
+          "C_T or the gap below -3: the samples sit closer to the reference than genuine unseen "
           "digits, or than the training digits every team learns from, do", MEEHAN),
 ))
 

@@ -26,9 +26,10 @@ embeddings and the lower counts.
 
 C_T alone also moves with the generator: one that favours the data's dense regions scores below
 0 without copying anything, one that lies far from the data above it, which hides a share of
-copies or a generator trained on the test split (C_T +3.49). So the same test is run again with
-10,000 training digits (V) in T's place, a mirror: the generator's own bias moves both alike,
-while favouring the test split lowers C_T alone. The gap, C_T minus the mirror's, is the second
+copies among its samples. So the same test is run again with
+10,000 training digits (V, one of five disjoint draws, chosen at random per evaluation) in T's
+place, a mirror: the generator's own bias moves both alike, while favouring the test split lowers
+C_T alone. The gap, C_T minus the mirror's, is the second
 flag (constants below; docs/data-copying.md).
 
 The flag threshold and its false-positive rate are measured on genuine digits, every reference
@@ -37,6 +38,7 @@ submission and the kit by `bench/data_copying.py` (figures in docs/data-copying.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,14 +68,21 @@ FLAG_BELOW = -3.0
 # test split as V's genuine unseen digits. A generator's own bias (nearer to the data's dense
 # regions than genuine digits are, or farther) moves C_T and the mirror's C_T alike, and the
 # training split is every honest team's; favouring the test split lowers C_T alone. The gap is C_T
-# minus the mirror's, the lower of both embeddings. Flag when it is below GAP_FLAG_BELOW: genuine
-# digits gave +0.02 to +0.22, the kit and 15 reference generators -1.32 to +1.45, the template
-# recipe trained on 10,000 test digits -2.41 (its C_T +3.49, unflagged), a tenth of transformed
-# copies among the kit's samples -2.72 to -3.44 (C_T never flagged them), whole sets of copies
-# -20.7 to -28.7 (bench/data_copying.py, docs/data-copying.md).
+# minus the mirror's, the lower of both embeddings. Flag when it is below GAP_FLAG_BELOW. Over the
+# five mirrors, the kit and 15 reference generators gave gaps of -1.87 to +3.02, the template
+# recipe trained on 10,000 training digits -2.16 to +1.06 (a gap also moves by up to 2 with the
+# mirror drawn), a quarter of transformed copies among the kit's samples -5.6 to -7.3 (C_T flagged
+# one of six such sets), a tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7; the same recipe
+# trained on 10,000 test digits -2.83 to +0.39, within the honest range: not caught
+# (bench/data_copying.py, docs/data-copying.md).
+#
+# V is one of MIRRORS disjoint draws (together every training digit outside P), chosen per
+# evaluation with the host's randomness after the samples exist: with one public V, eroded copies
+# of the test split and of V, a tenth each among the kit's samples, hid from the gap (-0.66).
 MIRROR_COUNT = 10_000
+MIRRORS = 5
 MIRROR_SEED = 99
-GAP_FLAG_BELOW = -2.0
+GAP_FLAG_BELOW = -3.0
 FORMAT = 3
 
 
@@ -194,10 +203,11 @@ def held_out_indices(train_count: int) -> np.ndarray:
     return np.random.default_rng(HELD_OUT_SEED).choice(train_count, HELD_OUT_COUNT, replace=False)
 
 
-def mirror_indices(train_count: int) -> np.ndarray:
-    """V: the mirror's reference, training digits outside P (the same draw everywhere)."""
+def mirror_indices(train_count: int, which: int = 0) -> np.ndarray:
+    """V number `which` (of MIRRORS): training digits outside P, the draws disjoint."""
     outside = np.setdiff1d(np.arange(train_count), held_out_indices(train_count))
-    return np.random.default_rng(MIRROR_SEED).choice(outside, MIRROR_COUNT, replace=False)
+    order = np.random.default_rng(MIRROR_SEED).permutation(outside)
+    return np.sort(order[which * MIRROR_COUNT:(which + 1) * MIRROR_COUNT])
 
 
 @lru_cache(maxsize=2)
@@ -208,34 +218,34 @@ def copy_tests(data_root: str | None, cache_dir: str | None) -> dict[str, CopyTe
     return {name: tests[name] for name in EMBEDDINGS}
 
 
-@lru_cache(maxsize=2)
-def mirror_tests(data_root: str | None, cache_dir: str | None) -> dict[str, CopyTest]:
-    """The mirror in each embedding (V in T's place, the test split as its unseen digits), cached
-    with `copy_tests`."""
+def mirror_tests(data_root: str | None, cache_dir: str | None, which: int) -> dict[str, CopyTest]:
+    """Mirror number `which` in each embedding (its V in T's place, the test split as V's unseen
+    digits), cached with `copy_tests`."""
     tests = _cached_tests(data_root, cache_dir)
-    return {name: tests[f"mirror_{name}"] for name in EMBEDDINGS}
+    return {name: tests[f"mirror{which}_{name}"] for name in EMBEDDINGS}
 
 
 @lru_cache(maxsize=2)
 def _cached_tests(data_root: str | None, cache_dir: str | None) -> dict[str, CopyTest]:
     key = {"format": FORMAT, "embeddings": list(EMBEDDINGS), "blur": EMBEDDING_BLUR, "radius": GYRATION_RADIUS,
            "components": PCA_COMPONENTS, "cells": CELLS, "held_out": [HELD_OUT_COUNT, HELD_OUT_SEED],
-           "mirror": [MIRROR_COUNT, MIRROR_SEED],
+           "mirror": [MIRROR_COUNT, MIRRORS, MIRROR_SEED],
            "train": mnist.split_checksum("train", data_root), "test": mnist.split_checksum("test", data_root)}
     path = cache_path(resolve_cache_dir(cache_dir), "copy-test", key)
     arrays, _ = load_arrays(path, key)
     fields = ("mean", "basis", "reference", "centers", "held_out_distances", "held_out_cells")
-    names = [*EMBEDDINGS, *(f"mirror_{name}" for name in EMBEDDINGS)]
+    names = [*EMBEDDINGS, *(f"mirror{which}_{name}" for which in range(MIRRORS) for name in EMBEDDINGS)]
     if arrays is not None:
         return {name: CopyTest(**{f: arrays[f"{name}_{f}"] for f in fields}) for name in names}
     train, test = mnist.load_split("train", data_root), mnist.load_split("test", data_root)
     held_out = train.images[held_out_indices(len(train.images))]
-    mirror = train.images[mirror_indices(len(train.images))]
     tests = {}
     for name in EMBEDDINGS:
         embedded_test = embed(test.images, name)
         tests[name] = CopyTest.build(embedded_test, embed(held_out, name))
-        tests[f"mirror_{name}"] = CopyTest.build(embed(mirror, name), embedded_test)
+        for which in range(MIRRORS):
+            mirror = train.images[mirror_indices(len(train.images), which)]
+            tests[f"mirror{which}_{name}"] = CopyTest.build(embed(mirror, name), embedded_test)
     save_arrays(path, key, {f"{name}_{f}": value for name, built in tests.items()
                             for f, value in built.arrays().items()})
     return tests
@@ -244,7 +254,8 @@ def _cached_tests(data_root: str | None, cache_dir: str | None) -> dict[str, Cop
 def copying(context: SampleContext) -> MetricValues:
     root = None if context.data_root is None else str(context.data_root)
     cache_dir = None if context.cache_dir is None else str(context.cache_dir)
-    tests, mirrors = copy_tests(root, cache_dir), mirror_tests(root, cache_dir)
+    which = secrets.randbelow(MIRRORS)  # unpredictable to the team, drawn after its samples exist
+    tests, mirrors = copy_tests(root, cache_dir), mirror_tests(root, cache_dir, which)
     embedded = {name: embed(context.images, name) for name in EMBEDDINGS}
     found = {name: tests[name].statistic(embedded[name]) for name in EMBEDDINGS}
     mirrored = {name: mirrors[name].statistic(embedded[name])["ct"] for name in EMBEDDINGS}
@@ -253,7 +264,8 @@ def copying(context: SampleContext) -> MetricValues:
     return {"ct": lowest, **{f"ct_{name}": value["ct"] for name, value in found.items()}, "gap": gap,
             "flagged": bool(lowest < FLAG_BELOW or gap < GAP_FLAG_BELOW),
             "settings": {"cells": CELLS, "min_cell_samples": MIN_CELL_SAMPLES, "held_out": HELD_OUT_COUNT,
-                         "flag_below": FLAG_BELOW, "mirror": MIRROR_COUNT, "gap_flag_below": GAP_FLAG_BELOW,
+                         "flag_below": FLAG_BELOW, "mirror": {"count": MIRROR_COUNT, "drawn": which, "of": MIRRORS},
+                         "gap_flag_below": GAP_FLAG_BELOW,
                          "ct_mirror": {name: round(value, 4) for name, value in mirrored.items()},
                          "cells_used": {name: value["cells_used"] for name, value in found.items()},
                          "cell_z": {name: value["cell_z"] for name, value in found.items()}}}

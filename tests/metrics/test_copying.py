@@ -39,26 +39,63 @@ def kit_samples(count: int) -> np.ndarray:
     return images.numpy()
 
 
-def test_genuine_unseen_digits_are_not_flagged(splits, mnist_root, cache_dir):
+def draw_mirror(monkeypatch, which: int) -> None:
+    """The evaluation draws its mirror with the host's randomness; a test chooses it."""
+    monkeypatch.setattr(copying.secrets, "randbelow", lambda bound: which)
+
+
+def test_genuine_unseen_digits_are_not_flagged(splits, mnist_root, cache_dir, monkeypatch):
     train, _ = splits
-    seen = np.concatenate([copying.held_out_indices(len(train.images)), copying.mirror_indices(len(train.images))])
-    outside = np.setdiff1d(np.arange(len(train.images)), seen)  # in neither P nor the mirror's V
-    for seed in (1, 2):
-        chosen = np.random.default_rng(seed).choice(outside, COUNT, replace=False)
+    count = len(train.images)
+    for seed, which in ((1, 0), (2, 3)):
+        draw_mirror(monkeypatch, which)
+        outside = np.setdiff1d(np.arange(count), np.concatenate([copying.held_out_indices(count),
+                                                                 copying.mirror_indices(count, which)]))
+        chosen = np.random.default_rng(seed).choice(outside, COUNT, replace=False)  # in neither P nor V
         found = measure(train.images[chosen], mnist_root, cache_dir)
         assert abs(found["ct"]) < 1.0 and abs(found["gap"]) < 1.0 and not found["flagged"], found
+        assert found["settings"]["mirror"]["drawn"] == which
 
 
-def test_a_share_of_copies_hidden_among_a_generators_samples_is_flagged_by_the_gap(splits, mnist_root, cache_dir):
-    """The kit's own distance from the data lifts C_T above 0 and hides a quarter of eroded copies
+def test_the_mirrors_are_disjoint_and_cover_the_training_digits_outside_p():
+    count = 60_000
+    draws = [copying.mirror_indices(count, which) for which in range(copying.MIRRORS)]
+    joined = np.concatenate(draws)
+    assert all(len(draw) == copying.MIRROR_COUNT for draw in draws) and len(np.unique(joined)) == len(joined)
+    assert set(joined.tolist()) == set(range(count)) - set(copying.held_out_indices(count).tolist())
+
+
+def test_copying_the_mirror_too_does_not_hide_copies_of_the_reference(splits, mnist_root, cache_dir, monkeypatch):
+    """Eroded copies of the test split and of one mirror's digits, a quarter each, among genuine
+    digits: against that mirror the two lean alike and mask each other; against any other mirror
+    the copies of the test split show. The team cannot know which one an evaluation draws."""
+    train, test = splits
+    rng = np.random.default_rng(8)
+    quarter = COUNT // 4
+    erode = lambda x: ndimage.grey_erosion(x, footprint=np.ones((1, 2, 2)))  # noqa: E731
+    images = np.concatenate([
+        erode(test.images[rng.choice(len(test.images), quarter, replace=False)]),
+        erode(train.images[rng.choice(copying.mirror_indices(len(train.images), 0), quarter, replace=False)]),
+        train.images[rng.choice(copying.held_out_indices(len(train.images)), COUNT - 2 * quarter, replace=False)]])
+    draw_mirror(monkeypatch, 0)
+    masked = measure(images, mnist_root, cache_dir)
+    draw_mirror(monkeypatch, 1)
+    found = measure(images, mnist_root, cache_dir)
+    assert found["gap"] < masked["gap"] and found["gap"] < copying.GAP_FLAG_BELOW and found["flagged"]
+
+
+def test_a_share_of_copies_hidden_among_a_generators_samples_is_flagged_by_the_gap(splits, mnist_root, cache_dir,
+                                                                                    monkeypatch):
+    """The kit's own distance from the data lifts C_T above 0 and hides a third of eroded copies
     from C_T; the mirror's C_T moves with the kit alike, so the gap sees the copies."""
     _, test = splits
     kit = kit_samples(COUNT)
+    draw_mirror(monkeypatch, 2)
     alone = measure(kit, mnist_root, cache_dir)
     assert not alone["flagged"] and alone["gap"] > copying.GAP_FLAG_BELOW
     rng = np.random.default_rng(5)
     mixed = kit.copy()
-    where = rng.choice(COUNT, COUNT // 4, replace=False)
+    where = rng.choice(COUNT, COUNT // 3, replace=False)
     originals = test.images[rng.choice(len(test.images), len(where), replace=False)]
     mixed[where] = ndimage.grey_erosion(originals, footprint=np.ones((1, 2, 2)))
     found = measure(mixed, mnist_root, cache_dir)
