@@ -348,8 +348,10 @@ def _validation_child(request: dict) -> None:
                          "images": images is not None}).encode()
     out = sys.stdout.buffer
     out.write(len(header).to_bytes(8, "big") + header)
-    if images is not None:
-        np.save(out, images, allow_pickle=False)
+    if images is not None:  # through memory: np.save asks a real file for its position, and a pipe has none
+        array = io.BytesIO()
+        np.save(array, images, allow_pickle=False)
+        out.write(array.getbuffer())
     out.flush()
 
 
@@ -369,7 +371,9 @@ class BackgroundValidation:
         request = {"path": [entry for entry in sys.path if entry], "directory": str(self.directory),
                    "expected_count": expected_count}
         try:
-            self._child = subprocess.Popen([sys.executable, "-c", _CHILD_CODE], stdin=subprocess.PIPE,
+            # -I: no current folder on the path (a `json.py` beside the caller must not be imported),
+            # no PYTHON* variables; the caller's own path comes in the request.
+            self._child = subprocess.Popen([sys.executable, "-I", "-c", _CHILD_CODE], stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             self._child.stdin.write(json.dumps(request).encode())
             self._child.stdin.close()

@@ -264,3 +264,18 @@ def test_background_validation_without_a_process_validates_here(good_dir, monkey
     loaded, report = samples.BackgroundValidation(directory, N).result()
     np.testing.assert_array_equal(loaded, images)
     assert report.ok
+
+
+def test_background_validation_imports_nothing_from_the_current_folder(good_dir, tmp_path, monkeypatch):
+    """A `json.py` where `evaluate` is run (a team's folder, say) is never imported by the child."""
+    import evaluator.samples as samples
+
+    directory, images = good_dir
+    planted = tmp_path / "cwd"
+    planted.mkdir()
+    (planted / "json.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').write('yes')\n")
+    monkeypatch.chdir(planted)
+    monkeypatch.setattr(samples, "validate_samples", None)  # a fallback here would fail: the child must answer
+    loaded, report = samples.BackgroundValidation(directory, N).result()
+    np.testing.assert_array_equal(loaded, images)
+    assert report.ok and not (tmp_path / "imported").exists()

@@ -114,14 +114,15 @@ def fid_replicates(features: np.ndarray, weights: np.ndarray, reference, device:
     rooted_shifts = weights_t @ g / n  # t = R s, per replicate
     traces = (weights @ np.einsum("nd,nd->n", centred, centred) - n * np.einsum("bd,bd->b", shifts, shifts)) / (n - 1)
     mean_gap = origin - np.asarray(reference.mean, dtype=np.float64)
+    gaps = mean_gap + shifts
+    fixed = np.einsum("bd,bd->b", gaps, gaps) + traces + np.trace(reference.covariance)  # all but the root term
     distances = np.empty(len(weights))
     for chosen, grams in _weighted_grams(g, weights_t):
         t = rooted_shifts[chosen]
         products = (grams - n * t[:, :, None] * t[:, None, :]) / (n - 1)
         trace_sqrt = torch.linalg.eigvalsh(products).clamp_min(0).sqrt().sum(dim=1).cpu().numpy()
-        gaps = mean_gap + shifts[chosen.cpu().numpy()]
-        values = np.einsum("bd,bd->b", gaps, gaps) + traces[chosen.cpu().numpy()] + np.trace(reference.covariance)
-        distances[chosen.cpu().numpy()] = np.maximum(values - 2 * trace_sqrt, 0.0)
+        rows = chosen.numpy()
+        distances[rows] = np.maximum(fixed[rows] - 2 * trace_sqrt, 0.0)
     return distances
 
 
