@@ -227,5 +227,7 @@ def _run_metric(metric, context, prefix: str, result: dict, timings: Timings,
         values = metric.compute(context)
     reporter.done(label, timings.seconds[f"metric.{label}"])
     for name, value in values.items():
+        if value is None:  # not defined for this run (copying.gap with too few samples): left out
+            continue
         target = "details" if isinstance(value, (list, dict)) else "metrics"
         result[target][f"{prefix}{name}"] = value

@@ -102,3 +102,15 @@ def test_copies_hidden_among_a_generators_samples_get_the_data_copying_flag(test
     assert metrics["copying.ct"] > copying.FLAG_BELOW and metrics["copying.gap"] < copying.GAP_FLAG_BELOW
     [flag] = [f for f in result["flags"] if f["code"] == "data_copying"]
     assert metrics["copying.flagged"] and f"the gap {metrics['copying.gap']:+.1f}" in flag["message"]
+
+
+def test_a_value_a_run_cannot_define_is_left_out_of_a_valid_result(options, tmp_path):
+    """64 samples fill none of the copying test's cells: no gap, and the result still meets the
+    schema (whose metrics are numbers and booleans, never null)."""
+    from tests.metrics.test_copying import kit_samples
+
+    small = EvaluationOptions(**{**vars(options), "expected_count": 64, "metrics": ("copying",)})
+    result = evaluate_samples(write_samples(kit_samples(64), tmp_path / "s"), small)
+    jsonschema.validate(result, load_schema())
+    assert "copying.ct" in result["metrics"] and "copying.gap" not in result["metrics"]
+    assert result["details"]["copying.settings"]["held_out_share"]["centred"] < 0.5

@@ -102,7 +102,8 @@ register_metric("copying", "samples", _copying,
     Value("gap", "Copying gap", "none", "{:+.2f}",
           "C_T minus the same test's C_T with 10,000 training digits in the test split's place, the lower of "
           "two embeddings: about 0 for genuine digits and honest generators, below 0 when the samples favour "
-          "the reference", "docs/data-copying.md", "Z score"),
+          "the reference; empty when the samples are too few to fill the test's cells (under about 600)",
+          "docs/data-copying.md", "Z score"),
     Value("flagged", "Copying flag", "none", "{}",
           "C_T or the gap below -3: the samples sit closer to the reference than genuine unseen "
           "digits, or than the training digits every team learns from, do", MEEHAN),

@@ -83,6 +83,15 @@ MIRROR_COUNT = 10_000
 MIRRORS = 5
 MIRROR_SEED = 99
 GAP_FLAG_BELOW = -3.0
+# The gap subtracts two tests' C_T, which share a scale only when the samples fill cells holding most
+# of each test's genuine digits. With a few dozen samples a test falls back to one global comparison
+# or rests on one or two cells, and C_T changes scale with that: 64 of the kit's outputs, blurred
+# and mirrored, gave C_T +13.6 from the global comparison, +7.7 when one cell held 20 of them, and a
+# gap of -6.0 when the mirror fell back and the test did not (tests/metrics/test_copying.py). So the
+# gap is left out (None, no flag) unless the cells used hold at least GAP_MIN_SHARE of the genuine
+# digits in the test and in its mirror; C_T's own flag stands at any count (ten exact copies are
+# flagged).
+GAP_MIN_SHARE = 0.5
 FORMAT = 3
 
 
@@ -183,7 +192,7 @@ class CopyTest:
                 scores.append(z_score(q, p))
                 weights.append(share[cell])
         if not weights:  # too few samples for any cell (a test run of a few dozen): one global cell
-            return {"ct": z_score(distances, self.held_out_distances), "cells_used": 1, "held_out_share": 1.0,
+            return {"ct": z_score(distances, self.held_out_distances), "cells_used": 0, "held_out_share": 0.0,
                     "cell_z": []}
         weights = np.asarray(weights)
         return {"ct": float(np.dot(weights, scores) / weights.sum()), "cells_used": len(weights),
@@ -258,14 +267,18 @@ def copying(context: SampleContext) -> MetricValues:
     tests, mirrors = copy_tests(root, cache_dir), mirror_tests(root, cache_dir, which)
     embedded = {name: embed(context.images, name) for name in EMBEDDINGS}
     found = {name: tests[name].statistic(embedded[name]) for name in EMBEDDINGS}
-    mirrored = {name: mirrors[name].statistic(embedded[name])["ct"] for name in EMBEDDINGS}
+    mirrored = {name: mirrors[name].statistic(embedded[name]) for name in EMBEDDINGS}
     lowest = min(value["ct"] for value in found.values())
-    gap = min(found[name]["ct"] - mirrored[name] for name in EMBEDDINGS)
+    comparable = all(value["held_out_share"] >= GAP_MIN_SHARE for value in (*found.values(), *mirrored.values()))
+    gap = min(found[name]["ct"] - mirrored[name]["ct"] for name in EMBEDDINGS) if comparable else None
     return {"ct": lowest, **{f"ct_{name}": value["ct"] for name, value in found.items()}, "gap": gap,
-            "flagged": bool(lowest < FLAG_BELOW or gap < GAP_FLAG_BELOW),
+            "flagged": bool(lowest < FLAG_BELOW or (gap is not None and gap < GAP_FLAG_BELOW)),
             "settings": {"cells": CELLS, "min_cell_samples": MIN_CELL_SAMPLES, "held_out": HELD_OUT_COUNT,
                          "flag_below": FLAG_BELOW, "mirror": {"count": MIRROR_COUNT, "drawn": which, "of": MIRRORS},
-                         "gap_flag_below": GAP_FLAG_BELOW,
-                         "ct_mirror": {name: round(value, 4) for name, value in mirrored.items()},
+                         "gap_flag_below": GAP_FLAG_BELOW, "gap_min_share": GAP_MIN_SHARE,
+                         "ct_mirror": {name: round(value["ct"], 4) for name, value in mirrored.items()},
+                         "held_out_share": {**{name: round(value["held_out_share"], 4) for name, value in found.items()},
+                                            **{f"mirror_{name}": round(value["held_out_share"], 4)
+                                               for name, value in mirrored.items()}},
                          "cells_used": {name: value["cells_used"] for name, value in found.items()},
                          "cell_z": {name: value["cell_z"] for name, value in found.items()}}}
