@@ -180,7 +180,7 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
             _run_metric(metric, context, f"{metric.name}.", result, timings, reporter)
 
     if result["metrics"].get("copying.flagged"):
-        ct, gap = result["metrics"]["copying.ct"], result["metrics"]["copying.gap"]
+        ct, gap = result["metrics"]["copying.ct"], result["metrics"].get("copying.gap")
         why = (f"than genuine unseen digits do: C_T {ct:+.1f}, below {copying.FLAG_BELOW:g}"
                if ct < copying.FLAG_BELOW else
                f"than to the training digits, beyond what genuine digits and honest generators show: "

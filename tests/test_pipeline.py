@@ -114,3 +114,12 @@ def test_a_value_a_run_cannot_define_is_left_out_of_a_valid_result(options, tmp_
     jsonschema.validate(result, load_schema())
     assert "copying.ct" in result["metrics"] and "copying.gap" not in result["metrics"]
     assert result["details"]["copying.settings"]["held_out_share"]["centred"] < 0.5
+
+
+def test_copies_among_a_handful_of_samples_are_flagged_without_a_gap(test_digits, options, tmp_path):
+    """C_T's flag holds at any count, and its message needs no gap."""
+    small = EvaluationOptions(**{**vars(options), "expected_count": 64, "metrics": ("copying",)})
+    result = evaluate_samples(write_samples(test_digits[:64], tmp_path / "s"), small)
+    assert "copying.gap" not in result["metrics"] and result["metrics"]["copying.flagged"]
+    [flag] = [f for f in result["flags"] if f["code"] == "data_copying"]
+    assert f"C_T {result['metrics']['copying.ct']:+.1f}" in flag["message"]
