@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import textwrap
 from pathlib import Path
@@ -14,6 +15,16 @@ from evaluator.sandbox.runner import bubblewrap
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = 64
 needs_sandbox = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed")
+
+
+@pytest.fixture
+def ctrl_c_delivered():
+    """Ctrl-C raises KeyboardInterrupt here and in the rounds this test starts, even under a shell
+    that started the tests in the background: such a shell ignores SIGINT, Python then installs no
+    handler, and an interrupt test would see its round finish instead (measured with `make test &`)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # a child's preexec_fn: Python's default
+    signal.signal(signal.SIGINT, previous)
 
 
 def kit(folder: Path, note: str = "") -> Path:

@@ -103,7 +103,7 @@ class InterruptOnStart(Recorder):
             time.sleep(0.5)  # let the main thread handle it before this task starts
 
 
-def test_an_interrupt_leaves_no_team_running_and_no_task_alive(tmp_path, monkeypatch):
+def test_an_interrupt_leaves_no_team_running_and_no_task_alive(tmp_path, monkeypatch, ctrl_c_delivered):
     teams = ["t0", "t1", "t2", "t3"]
     run = open_round(tmp_path, monkeypatch, teams, SLEEPING_TASK)
     try:

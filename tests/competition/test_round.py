@@ -108,12 +108,13 @@ def test_a_round_killed_halfway_finishes_every_team_exactly_once(tmp_path, env):
     assert not list((tmp_path / "results").glob("*/.incoming-*"))  # no partial run folder
 
 
-def test_ctrl_c_stops_the_round_and_the_same_command_continues(tmp_path, env):
+def test_ctrl_c_stops_the_round_and_the_same_command_continues(tmp_path, env, ctrl_c_delivered):
     slow(tmp_path / "a", 30)
     kit(tmp_path / "b")
     config = write_config(tmp_path, [("a", "a", None), ("b", "b", None)])
     process = subprocess.Popen([sys.executable, "-m", "competition", "round", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=ctrl_c_delivered)
     while process.poll() is None:
         rounds = tmp_path / ".competition" / "rounds"
         if rounds.exists() and any(rounds.iterdir()) and any(
