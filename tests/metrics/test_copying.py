@@ -184,3 +184,17 @@ def test_mann_whitney_u_equals_scipys(ties):
         q, p = np.round(q, 1), np.round(p, 1)
     expected = mannwhitneyu(q, p, alternative="two-sided", method="asymptotic").statistic
     assert copying.mann_whitney_u(q, p) == pytest.approx(expected, abs=1e-9)
+
+
+def test_an_evaluation_builds_and_reads_only_the_mirror_it_drew(splits, mnist_root, tmp_path, monkeypatch):
+    """Each side of the test is cached in its own keyed file; the same mirror again reads it back."""
+    train, _ = splits
+    draw_mirror(monkeypatch, 3)
+    first = measure(train.images[-1000:], mnist_root, tmp_path)
+    built = sorted(path.name.split("-")[1] for path in tmp_path.glob("copy-*.npz"))
+    assert built == ["mirror", "test"]
+    copying._cached_tests.cache_clear()  # from disk this time
+    again = measure(train.images[-1000:], mnist_root, tmp_path)
+    assert again["ct"] == first["ct"] and again["gap"] == first["gap"]
+    with pytest.raises(ValueError, match="mirror 5"):
+        copying.mirror_tests(str(mnist_root), str(tmp_path), copying.MIRRORS)
