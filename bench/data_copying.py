@@ -161,14 +161,18 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
     def row(name: str, images: np.ndarray) -> None:
         began = time.perf_counter()
         embedded = {embedding: copying.embed(images, embedding) for embedding in copying.EMBEDDINGS}
-        values = {e: tests[e].statistic(embedded[e])["ct"] for e in copying.EMBEDDINGS}
-        lowest = min(values.values())
-        gaps = [min(values[e] - mirror[e].statistic(embedded[e])["ct"] for e in copying.EMBEDDINGS)
-                for mirror in mirrors]
-        flagged = sum(lowest < copying.FLAG_BELOW or gap < copying.GAP_FLAG_BELOW for gap in gaps)
-        shown = {0: "no", len(gaps): "yes"}.get(flagged, f"{flagged} of {len(gaps)} mirrors")
-        cells = " | ".join(f"{values[e]:+.2f}" for e in copying.EMBEDDINGS)
-        print(f"| {name} | {cells} | {lowest:+.2f} | {min(gaps):+.2f} to {max(gaps):+.2f} | {shown} | "
+        found = {e: tests[e].statistic(embedded[e]) for e in copying.EMBEDDINGS}
+        decisions = [copying.decision(found, {e: mirror[e].statistic(embedded[e]) for e in copying.EMBEDDINGS})
+                     for mirror in mirrors]  # the metric's own rule, under each mirror
+        lowest = decisions[0][0]
+        gaps = [gap for _, gap, _ in decisions if gap is not None]
+        flagged = sum(flag for _, _, flag in decisions)
+        shown = {0: "no", len(decisions): "yes"}.get(flagged, f"{flagged} of {len(decisions)} mirrors")
+        cells = " | ".join(f"{found[e]['ct']:+.2f}" for e in copying.EMBEDDINGS)
+        spread = f"{min(gaps):+.2f} to {max(gaps):+.2f}" if gaps else "too few samples"
+        if gaps and len(gaps) < len(decisions):
+            spread += f" ({len(gaps)} of {len(decisions)} mirrors; too few samples for the others)"
+        print(f"| {name} | {cells} | {lowest:+.2f} | {spread} | {shown} | "
               f"{time.perf_counter() - began:.1f} |", flush=True)
 
     print(f"| {count:,} images | C_T centred | C_T upright | C_T | gap, over the {copying.MIRRORS} mirrors | "

@@ -260,6 +260,15 @@ def _cached_tests(data_root: str | None, cache_dir: str | None, mirror: int | No
     return tests
 
 
+def decision(found: dict[str, dict], mirrored: dict[str, dict]) -> tuple[float, float | None, bool]:
+    """The lower C_T, the gap (None when the samples do not fill the cells, GAP_MIN_SHARE) and the
+    flag, from each embedding's `CopyTest.statistic` against the test and against one mirror."""
+    lowest = min(value["ct"] for value in found.values())
+    comparable = all(value["held_out_share"] >= GAP_MIN_SHARE for value in (*found.values(), *mirrored.values()))
+    gap = min(found[name]["ct"] - mirrored[name]["ct"] for name in found) if comparable else None
+    return lowest, gap, bool(lowest < FLAG_BELOW or (gap is not None and gap < GAP_FLAG_BELOW))
+
+
 def copying(context: SampleContext) -> MetricValues:
     root = None if context.data_root is None else str(context.data_root)
     cache_dir = None if context.cache_dir is None else str(context.cache_dir)
@@ -268,11 +277,9 @@ def copying(context: SampleContext) -> MetricValues:
     embedded = {name: embed(context.images, name) for name in EMBEDDINGS}
     found = {name: tests[name].statistic(embedded[name]) for name in EMBEDDINGS}
     mirrored = {name: mirrors[name].statistic(embedded[name]) for name in EMBEDDINGS}
-    lowest = min(value["ct"] for value in found.values())
-    comparable = all(value["held_out_share"] >= GAP_MIN_SHARE for value in (*found.values(), *mirrored.values()))
-    gap = min(found[name]["ct"] - mirrored[name]["ct"] for name in EMBEDDINGS) if comparable else None
+    lowest, gap, flagged = decision(found, mirrored)
     return {"ct": lowest, **{f"ct_{name}": value["ct"] for name, value in found.items()}, "gap": gap,
-            "flagged": bool(lowest < FLAG_BELOW or (gap is not None and gap < GAP_FLAG_BELOW)),
+            "flagged": flagged,
             "settings": {"cells": CELLS, "min_cell_samples": MIN_CELL_SAMPLES, "held_out": HELD_OUT_COUNT,
                          "flag_below": FLAG_BELOW, "mirror": {"count": MIRROR_COUNT, "drawn": which, "of": MIRRORS},
                          "gap_flag_below": GAP_FLAG_BELOW, "gap_min_share": GAP_MIN_SHARE,
