@@ -104,11 +104,12 @@ def transforms(rng: np.random.Generator) -> dict:
 
 
 def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | None, work_dir: Path | None = None,
-               name: str = "run", time_budget: float | None = None) -> tuple[np.ndarray | None, float, int]:
+               name: str = "run", time_budget: float | None = None,
+               train_more: bool = True) -> tuple[np.ndarray | None, float, int]:
     """Samples of the template recipe trained on `images` alone (no held-out digits), the seconds of
     training and the epochs done. With `work_dir` the run lives in `work_dir/name` and resumes from
     its checkpoint; with `time_budget` it stops after that many seconds of training (samples None
-    until all `epochs` are done)."""
+    until all `epochs` are done); with `train_more` False it only samples a finished run."""
     import tempfile
 
     from baselines.train import Trainer, TrainConfig
@@ -120,7 +121,7 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
                              d_dropout=0.0, out_dir=folder, time_budget_s=time_budget)
         trainer = Trainer(config)
         trainer.resume()
-        if trainer.epoch < epochs:
+        if trainer.epoch < epochs and train_more:
             trainer.train(torch.from_numpy(images.copy()).float().div(127.5).sub(1).view(-1, 784))
         if trainer.epoch < epochs:
             return None, trainer.wall_time, trainer.epoch
