@@ -39,13 +39,10 @@ from evaluator.metrics import copying, knn  # noqa: E402
 BACKEND = knn.BruteForceBackend()
 
 
-def nearest(queries: np.ndarray, points: np.ndarray, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's nearest point (index) and its distance, exact in float64 (knn.py's arbiter);
-    with `exclude_self` the queries are the points and each one's own row is skipped."""
-    candidates = BACKEND.nearest(queries, points, 2 + knn.EXTRA_CANDIDATES)
+def nearest(queries: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's nearest point (index) and its distance, exact in float64 (knn.py's arbiter)."""
+    candidates = BACKEND.nearest(queries, points, 1 + knn.EXTRA_CANDIDATES)
     distances = knn.candidate_sq_distances(queries, points, candidates)
-    if exclude_self:
-        distances[candidates == np.arange(len(queries))[:, None]] = np.inf
     best = distances.argmin(axis=1)
     rows = np.arange(len(queries))
     return candidates[rows, best], np.sqrt(distances[rows, best])
@@ -56,7 +53,7 @@ class Side:
 
     def __init__(self, test: copying.CopyTest) -> None:
         self.test = test
-        _, self.own = nearest(test.reference, test.reference, exclude_self=True)
+        self.own = np.sqrt(knn.kth_neighbour_radii_sq(test.reference, 1, BACKEND))
 
     def unauthentic(self, embedded: np.ndarray) -> np.ndarray:
         projected = (embedded - self.test.mean) @ self.test.basis
