@@ -69,12 +69,13 @@ FLAG_BELOW = -3.0
 # regions than genuine digits are, or farther) moves C_T and the mirror's C_T alike, and the
 # training split is every honest team's; favouring the test split lowers C_T alone. The gap is C_T
 # minus the mirror's, the lower of both embeddings. Flag when it is below GAP_FLAG_BELOW. Over the
-# five mirrors, the kit and 15 reference generators gave gaps of -1.87 to +3.02, the template
-# recipe trained on 10,000 training digits -2.16 to +1.06 (a gap also moves by up to 2 with the
-# mirror drawn), a quarter of transformed copies among the kit's samples -5.6 to -7.3 (C_T flagged
-# one of six such sets), a tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7; the same recipe
-# trained on 10,000 test digits -2.83 to +0.39, within the honest range: not caught
-# (bench/data_copying.py, docs/data-copying.md).
+# five mirrors, the kit and the reference generators gave gaps of -1.19 to +0.49 where one is
+# defined (GAP_MIN_SHARE), one generator's gap moving by up to 1.5 with the mirror drawn; a quarter
+# of transformed copies among the kit's samples -5.6 to -7.3 (C_T flagged one of six such sets), a
+# tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7. The course template's recipe trained
+# 600 epochs on the test split is not caught: it collapsed onto a few cells (no gap), as the same
+# run on training digits did, and its MNIST FID against the test split led by no more than the
+# honest run's (bench/data_copying.py, docs/data-copying.md).
 #
 # V is one of MIRRORS disjoint draws (together every training digit outside P), chosen per
 # evaluation with the host's randomness after the samples exist: with one public V, eroded copies
