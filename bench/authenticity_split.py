@@ -82,10 +82,10 @@ def main(count: int, data_root: str | None, cache_dir: str | None, work_dir: Pat
 
     def row(label: str, images: np.ndarray) -> None:
         cells = []
+        embedded = copying.embed(images)
         for name in copying.EMBEDDINGS:
-            embedded = copying.embed(images, name)
-            against_t = prepared["T", name].unauthentic(embedded)
-            z = [mcnemar_z(against_t, prepared[side, name].unauthentic(embedded)) for side in mirrors]
+            against_t = prepared["T", name].unauthentic(embedded[name])
+            z = [mcnemar_z(against_t, prepared[side, name].unauthentic(embedded[name])) for side in mirrors]
             cells.append(f"{against_t.mean():.3f} | {min(z):+.2f} to {max(z):+.2f}")
         print(f"| {label} | {' | '.join(cells)} |", flush=True)
 

@@ -116,7 +116,7 @@ def test_a_handful_of_samples_gets_no_gap(mnist_root, cache_dir, monkeypatch):
     tests = copying.copy_tests(root, str(cache_dir))
     switched = 0
     for part in np.split(decoys, 16):
-        embedded = {name: copying.embed(part, name) for name in copying.EMBEDDINGS}
+        embedded = copying.embed(part)
         for which in range(copying.MIRRORS):
             mirrors = copying.mirror_tests(root, str(cache_dir), which)
             raw = min(tests[name].statistic(embedded[name])["ct"] - mirrors[name].statistic(embedded[name])["ct"]
