@@ -90,6 +90,33 @@ def load_network(path: Path = WEIGHTS_PATH, expected_sha256: str | None = None) 
     return network.eval()
 
 
+def fold_batch_norm(module: nn.Module) -> nn.Module:
+    """An evaluation-mode copy of `module` with every BatchNorm that follows a Conv2d or a Linear in
+    a Sequential folded into that layer's weights (torch.nn.utils.fusion): the same features to
+    float32 rounding, one pass over each activation fewer. On 10K digits, 2 threads: 1.07 -> 0.93 s
+    (this project's 2-core CPU, 2026-12-06)."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+    folders = {(nn.Conv2d, nn.BatchNorm2d): fuse_conv_bn_eval, (nn.Linear, nn.BatchNorm1d): fuse_linear_bn_eval}
+    module = copy.deepcopy(module).eval()
+
+    def fold(sequence: nn.Sequential) -> nn.Sequential:
+        layers, folded = list(sequence), []
+        while layers:
+            layer = layers.pop(0)
+            fuse = folders.get((type(layer), type(layers[0]))) if layers else None
+            folded.append(fuse(layer, layers.pop(0)) if fuse else layer)
+        return nn.Sequential(*folded)
+
+    for name, child in list(module.named_modules()):
+        if isinstance(child, nn.Sequential):
+            parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
+            setattr(parent, name.rpartition(".")[2], fold(child))
+    return module
+
+
 @dataclass
 class MnistFeatures:
     """Features and class probabilities of a batch of images."""
@@ -103,11 +130,14 @@ class MnistFeatureExtractor:
 
     name = "mnist"
     dim = FEATURE_DIM
+    # BatchNorm folded into the layers before it: features that differ from the plain network's by
+    # float32 rounding, so the reference statistics are keyed apart (reference._key)
+    preprocessing = "batch-norm-folded"
 
     def __init__(self, device: str = "cpu", batch_size: int = 250) -> None:
         self.weights_sha256 = recorded_sha256()
         # channels_last runs the small convolutions about 4x faster on CPU (measured).
-        self.network = load_network(expected_sha256=self.weights_sha256).to(
+        self.network = fold_batch_norm(load_network(expected_sha256=self.weights_sha256)).to(
             device, memory_format=torch.channels_last
         )
         self.device = device

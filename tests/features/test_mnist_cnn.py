@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from evaluator.errors import WeightsError
 from evaluator.features import make_extractor, mnist_cnn
@@ -52,3 +53,17 @@ def test_corrupt_or_missing_weights_are_refused(tmp_path):
 def test_unknown_extractor_name():
     with pytest.raises(KeyError, match="available"):
         make_extractor("vgg")
+
+
+def test_folded_batch_norm_keeps_the_features_and_the_classes(test_digits):
+    plain = mnist_cnn.load_network()
+    folded = mnist_cnn.fold_batch_norm(plain)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()), "the original is left as it was"
+    images = mnist_cnn.normalise(torch.from_numpy(test_digits[:500].copy()))
+    with torch.inference_mode():
+        expected, found = plain.features(images), folded.features(images)
+        np.testing.assert_allclose(found.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+        assert torch.equal(plain.head(expected).argmax(1), folded.head(found).argmax(1))
+    extracted = mnist_cnn.MnistFeatureExtractor()(test_digits[:500]).features
+    np.testing.assert_allclose(extracted, expected.numpy(), rtol=1e-4, atol=1e-4)
