@@ -110,7 +110,8 @@ def fold_batch_norm(module: nn.Module) -> nn.Module:
             folded.append(fuse(layer, layers.pop(0)) if fuse else layer)
         return nn.Sequential(*folded)
 
-    for name, child in list(module.named_modules()):
+    # deepest first: a parent's fold may renumber its layers, after its children are done
+    for name, child in reversed(list(module.named_modules())):
         if isinstance(child, nn.Sequential):
             parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
             setattr(parent, name.rpartition(".")[2], fold(child))
