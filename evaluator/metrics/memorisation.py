@@ -213,13 +213,14 @@ class CopyIndex:
         return best_matches(images, [self])[0]
 
     def references(self, indices: torch.Tensor) -> torch.Tensor:
-        """(*indices.shape[:-1], levels x k, 784): the images `indices` (..., k) standardised at
-        every blur level of REFERENCE_BLURS, level by level."""
+        """(*indices.shape[:-1], k x levels, 784): the images `indices` (..., k) standardised at
+        every blur level of REFERENCE_BLURS, image by image (the levels of one image adjacent): one
+        gather of whole images instead of one per level and a concatenation."""
         unique, inverse = torch.unique(indices.reshape(-1), return_inverse=True)
         pixels = _pixels(self.images[unique.numpy()])
-        levels = [standardise(blur(pixels, float(np.hypot(DETECTION_BLUR, extra))))[inverse].reshape(
-            *indices.shape, -1) for extra in REFERENCE_BLURS]
-        return torch.cat(levels, -2)
+        levels = torch.stack([standardise(blur(pixels, float(np.hypot(DETECTION_BLUR, extra))))
+                              for extra in REFERENCE_BLURS], 1)  # (unique, levels, 784)
+        return levels[inverse].reshape(*indices.shape[:-1], -1, levels.shape[-1])
 
     def match_queries(self, queries: "Queries", candidates: torch.Tensor) -> Matches:
         """Rank the candidates by their correlation at half resolution (the RANKING_LEVELS, every
@@ -229,8 +230,8 @@ class CopyIndex:
         ranking = torch.bmm(queries.halved, coarse.transpose(1, 2)).amax(dim=1).reshape(count, k, -1).amax(dim=2)
         finalists = torch.gather(candidates, 1, ranking.topk(min(FINALISTS, k), dim=1).indices)
         scores = torch.bmm(queries.shifted, self.references(finalists).transpose(1, 2)).amax(dim=1)
-        best, column = scores.max(dim=1)  # over (levels x finalists)
-        where = torch.gather(finalists, 1, (column % finalists.shape[1])[:, None])[:, 0]
+        best, column = scores.max(dim=1)  # over (finalists x levels)
+        where = torch.gather(finalists, 1, (column // len(REFERENCE_BLURS))[:, None])[:, 0]
         # a correlation is at most 1: rounding can put a perfect copy's a hair above
         return Matches(best.double().clamp(-1.0, 1.0).numpy(), where.numpy())
 
