@@ -112,10 +112,10 @@ def fold_batch_norm(module: nn.Module) -> nn.Module:
 
     # deepest first: a parent's fold may renumber its layers, after its children are done
     for name, child in reversed(list(module.named_modules())):
-        if isinstance(child, nn.Sequential):
+        if isinstance(child, nn.Sequential) and name:
             parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
             setattr(parent, name.rpartition(".")[2], fold(child))
-    return module
+    return fold(module) if isinstance(module, nn.Sequential) else module
 
 
 @dataclass
