@@ -68,6 +68,11 @@ class TrainConfig:
     holdout: int = 10_000  # training digits kept apart to choose the checkpoint by (0: keep the last)
     d_dropout: float | None = None  # None: the objective's dropout before each hidden D layer
     keep_d: bool = False  # store D.pth too (for discriminator or critic rejection at generation time)
+    # The f-GAN KL course team's stabilisers (shared/reference/course-and-variants.md, section 6):
+    d_grad_clip: float | None = None  # max norm of D's gradient (None: the objective's, fgan-kl 1.0)
+    g_grad_clip: float | None = None  # max norm of G's gradient (None: not clipped)
+    d_weight_decay: float = 0.0  # L2 penalty on D's weights, as Adam's weight_decay
+    lr_warmup_epochs: int = 0  # both rates ramp linearly from 0, step by step, over the first N epochs
     out_dir: Path = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -136,7 +141,8 @@ class Trainer:
         self.lr_g, self.lr_d = config.lr_g or settings.lr_g, config.lr_d or settings.lr_d
         self.betas_g, self.betas_d = config.betas_g or settings.betas, config.betas_d or settings.betas
         self.opt_g = settings.build(self.generator.parameters(), self.lr_g, self.betas_g)
-        self.opt_d = settings.build(self.discriminator.parameters(), self.lr_d, self.betas_d)
+        self.opt_d = settings.build(self.discriminator.parameters(), self.lr_d, self.betas_d,
+                                    weight_decay=config.d_weight_decay)
         self.ema = Generator().to(self.device) if config.ema else None
         if self.ema is not None:
             self.ema.load_state_dict(self.generator.state_dict())
@@ -206,8 +212,9 @@ class Trainer:
         loss = self.objective.d_loss(self.discriminator, real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
-        if self.objective.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.objective.grad_clip)
+        clip = self.config.d_grad_clip if self.config.d_grad_clip is not None else self.objective.grad_clip
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), clip)
         self.opt_d.step()
         self.objective.after_d_step(self.discriminator)
         return loss.detach()
@@ -219,6 +226,8 @@ class Trainer:
         loss = self.objective.g_loss(self.discriminator, self.generator, z)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        if self.config.g_grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.config.g_grad_clip)
         self.opt_g.step()
         for parameter in self.discriminator.parameters():
             parameter.requires_grad_(True)
@@ -228,11 +237,14 @@ class Trainer:
                     average.lerp_(current, 1.0 - self.config.ema)
         return loss.detach()
 
-    def _set_learning_rates(self) -> None:
-        """The rates this epoch runs at: the configured ones, scaled in the final phase."""
+    def _set_learning_rates(self, batch: int = 0, batches: int = 1) -> None:
+        """The rates this step runs at: the configured ones, scaled in the final phase, and ramped
+        from 0 over the warm-up's steps (batch `batch` of `batches` in the current epoch)."""
         config = self.config
         final = config.final_epochs and self.epoch >= config.epochs - config.final_epochs
         scale = config.final_lr_scale if final else 1.0
+        if self.epoch < config.lr_warmup_epochs:
+            scale *= (self.epoch * batches + batch + 1) / (config.lr_warmup_epochs * batches)
         for optimizer, rate in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
             for group in optimizer.param_groups:
                 group["lr"] = rate * scale
@@ -259,6 +271,8 @@ class Trainer:
                 g_sum = torch.zeros((), device=self.device)
                 g_steps = 0
                 for index in range(batches):
+                    if self.epoch < config.lr_warmup_epochs:
+                        self._set_learning_rates(index, batches)
                     real = data[order[index * config.batch_size : (index + 1) * config.batch_size]]
                     d_sum += self.d_step(real)
                     self.step += 1
@@ -369,7 +383,10 @@ class Trainer:
             "batch_size": self.config.batch_size,
             "n_critic": objective.n_critic,
             "d_dropout": objective.d_dropout,
-            "d_grad_clip": objective.grad_clip,
+            "d_grad_clip": self.config.d_grad_clip if self.config.d_grad_clip is not None else objective.grad_clip,
+            "g_grad_clip": self.config.g_grad_clip,
+            "d_weight_decay": self.config.d_weight_decay,
+            "lr_warmup_epochs": self.config.lr_warmup_epochs,
             "v_bound": getattr(objective, "v_bound", None),
             "warmup": ({"variant": self.config.warmup_variant, "epochs": self.config.warmup_epochs}
                        if self.config.warmup_epochs else None),
@@ -477,12 +494,21 @@ def _seed_everything(seed: int) -> None:
 @click.option("--d-dropout", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
               help="Dropout in the discriminator's hidden layers (default: the variant's; vanilla 0.3).")
 @click.option("--keep-d", is_flag=True, help="Store D.pth too (for rejection sampling at generation time).")
+@click.option("--d-grad-clip", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Clip D's gradient norm to this (default: the variant's; fgan-kl 1.0).")
+@click.option("--g-grad-clip", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Clip G's gradient norm to this (default: not clipped).")
+@click.option("--d-weight-decay", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Weight decay (L2) on D's weights.")
+@click.option("--lr-warmup-epochs", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Ramp both learning rates linearly from 0 over the first N epochs.")
 @click.option("--max-steps", type=int, default=None, hidden=True)
 def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_g, lr_d, n_critic,
          v_bound: float | None, checkpoint_every: int, eval_every: int, out_dir: Path | None, data_root, cache_dir,
          resume: bool, time_budget: float | None, warmup_epochs: int, warmup_variant: str, betas_g, betas_d,
          init: str, final_epochs: int, final_lr_scale: float, ema: float | None, holdout: int,
-         d_dropout: float | None, keep_d: bool, max_steps) -> None:
+         d_dropout: float | None, keep_d: bool, d_grad_clip: float | None, g_grad_clip: float | None,
+         d_weight_decay: float, lr_warmup_epochs: int, max_steps) -> None:
     """Train the reference GAN VARIANT; store its chosen weights and write its recipe (manifest.json)."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was given but CUDA is not available")
@@ -491,11 +517,15 @@ def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_
                          max_steps=max_steps, time_budget_s=time_budget, out_dir=out_dir,
                          warmup_epochs=warmup_epochs, warmup_variant=warmup_variant, betas_g=betas_g,
                          betas_d=betas_d, init=init, final_epochs=final_epochs, final_lr_scale=final_lr_scale,
-                         ema=ema, holdout=holdout, d_dropout=d_dropout, keep_d=keep_d)
+                         ema=ema, holdout=holdout, d_dropout=d_dropout, keep_d=keep_d, d_grad_clip=d_grad_clip,
+                         g_grad_clip=g_grad_clip, d_weight_decay=d_weight_decay, lr_warmup_epochs=lr_warmup_epochs)
     if warmup_epochs >= epochs:
         raise click.UsageError(f"--warmup-epochs ({warmup_epochs}) must be below --epochs ({epochs})")
     if final_epochs >= epochs:
         raise click.UsageError(f"--final-epochs ({final_epochs}) must be below --epochs ({epochs})")
+    if lr_warmup_epochs + final_epochs > epochs:
+        raise click.UsageError(f"--lr-warmup-epochs ({lr_warmup_epochs}) and --final-epochs ({final_epochs}) "
+                               f"overlap within --epochs ({epochs})")
     console = Console()
     try:
         trainer = Trainer(config, console=console)

@@ -15,11 +15,12 @@ class OptimizerSettings:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
 
-    def build(self, parameters, lr: float, betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
+    def build(self, parameters, lr: float, betas: tuple[float, float] | None = None,
+              weight_decay: float = 0.0) -> torch.optim.Optimizer:
         if self.name == "adam":
-            return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas or self.betas))
+            return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas or self.betas), weight_decay=weight_decay)
         if self.name == "rmsprop":
-            return torch.optim.RMSprop(parameters, lr=lr)
+            return torch.optim.RMSprop(parameters, lr=lr, weight_decay=weight_decay)
         raise ValueError(f"unknown optimizer {self.name!r}")
 
 

@@ -160,3 +160,39 @@ def test_the_stored_critic_is_the_one_of_the_chosen_epoch(data, tmp_path, mnist_
     manifest = trainer.export("train-baseline wgan-gp --keep-d", tmp_path / "weights")
     stored = torch.load(tmp_path / "weights" / f"{manifest['files']['D.pth']}.pth", weights_only=True)
     assert all(torch.equal(stored[k], chosen_critic[k].half()) for k in chosen_critic)
+
+
+def test_the_f_gan_kl_stabilisers_ramp_clip_decay_and_are_recorded(data, tmp_path, mnist_root):
+    config = train.TrainConfig("fgan-kl", epochs=3, batch_size=256, eval_every=0, checkpoint_every=0, holdout=0,
+                               data_root=str(mnist_root), out_dir=tmp_path, lr_g=1e-3, lr_d=1e-3, lr_warmup_epochs=2,
+                               d_grad_clip=0.5, g_grad_clip=1e-3, d_weight_decay=1e-4, warmup_epochs=1)
+    trainer = train.Trainer(config)
+    assert trainer.opt_d.param_groups[0]["weight_decay"] == 1e-4 and trainer.opt_g.param_groups[0]["weight_decay"] == 0
+    rates, g_norms, d_norms = [], [], []
+    g_step, d_step = trainer.opt_g.step, trainer.opt_d.step
+
+    def norm(network):
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in network.parameters()])))
+
+    def g_observed(*args, **kwargs):
+        g_norms.append(norm(trainer.generator))
+        return g_step(*args, **kwargs)
+
+    def d_observed(*args, **kwargs):
+        rates.append(trainer.opt_d.param_groups[0]["lr"])
+        d_norms.append(norm(trainer.discriminator))
+        return d_step(*args, **kwargs)
+
+    trainer.opt_g.step, trainer.opt_d.step = g_observed, d_observed
+    trainer.train(data[:1024])  # 4 steps an epoch
+    assert rates == pytest.approx([1e-3 * k / 8 for k in range(1, 9)] + [1e-3] * 4)  # a linear ramp, then flat
+    assert max(g_norms) <= 1e-3 * (1 + 1e-4) and max(d_norms) <= 0.5 * (1 + 1e-4)
+    manifest = trainer.export("train-baseline fgan-kl", tmp_path / "weights")
+    assert (manifest["d_grad_clip"], manifest["g_grad_clip"], manifest["d_weight_decay"],
+            manifest["lr_warmup_epochs"]) == (0.5, 1e-3, 1e-4, 2)
+
+
+def test_cli_rejects_a_learning_rate_warm_up_into_the_final_phase():
+    outcome = CliRunner().invoke(train.main, ["fgan-kl", "--epochs", "4", "--lr-warmup-epochs", "3",
+                                              "--final-epochs", "2"])
+    assert outcome.exit_code == 2 and "--lr-warmup-epochs" in outcome.output
