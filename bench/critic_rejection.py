@@ -7,7 +7,8 @@ same seed, same split).
         [--setting '{"method": "interpolation"}']
 
 `--setting` adds any other sampling.json setting of the kit (interpolation, say) to the same table,
-scored the same way.
+scored the same way. Every row writes its pixels with the recipe's own pixel map; a recipe without a
+stored critic (D.pth) gets no critic-rejection rows.
 """
 
 from __future__ import annotations
@@ -57,14 +58,21 @@ def main(recipe: str, percentiles: tuple[float, ...], settings: tuple[dict, ...]
     reference = _reference(held_out, config)
     (folder,) = assemble([recipe], Path(tempfile.mkdtemp(prefix="rejection-")))
     generate = kit_generate()
-    print(f"{recipe}: {count} samples, seed {seed}, against {len(held_out)} held-out training digits")
+    checkpoints = folder / "checkpoints"
+    written = checkpoints / "sampling.json"
+    pixels = json.loads(written.read_text()).get("pixels") if written.exists() else None
+    if not (checkpoints / "D.pth").exists():
+        percentiles = ()  # no critic stored with this recipe
+    print(f"{recipe}: {count} samples, seed {seed}, against {len(held_out)} held-out training digits, "
+          f"pixel map {json.dumps(pixels)}")
     print("| sampling | acceptance | held-out MNIST FID | precision | recall |\n|---|---:|---:|---:|---:|")
     rows = [("plain", {"method": "plain"}),
             *((f"critic rejection, percentile {p:g}", {"method": "critic_rejection", "percentile": p})
               for p in percentiles),
             *((json.dumps(setting), setting) for setting in settings)]
     for name, sampling in rows:
-        images, acceptance = draw(generate, folder / "checkpoints", sampling, count, seed)
+        sampling = {"pixels": pixels, **sampling} if pixels is not None else sampling
+        images, acceptance = draw(generate, checkpoints, sampling, count, seed)
         scores = _score_against(images, reference, config)
         print(f"| {name} | {acceptance:.1%} | {scores['mnist.fid']:.3f} | {scores['mnist.precision']:.4f} | "
               f"{scores['mnist.recall']:.4f} |", flush=True)
