@@ -63,7 +63,7 @@ CALIBRATION_COUNT = 10_000  # training digits checked against the test split
 FLAG_FRACTION = 0.01  # the result is flagged above this share of near-copies
 CLOSEST_SHOWN = 8  # pairs kept as evidence (details: memorisation.closest)
 CHUNK = 512
-INDEX_FORMAT = 7
+INDEX_FORMAT = 8  # 8: the halved windows from one map of 2x2 averages (equal to float32 rounding)
 
 
 @lru_cache(maxsize=16)
@@ -112,24 +112,23 @@ def shifted_rows(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image standardised, then rolled by every shift of SHIFTS (in another order):
     (N, len(SHIFTS), 784), and the same windows averaged over 2x2 pixels and standardised again,
     (N, len(SHIFTS), 196), for the candidates' ranking. A roll keeps the mean and the norm, so one
-    standardisation serves all; the rolls are the windows of the circularly padded image, and the
-    halved windows are windows of the padded image halved at the window's pixel phase."""
+    standardisation serves all; the rolls are the windows of the circularly padded image. Every
+    halved window is read from one map of the padded image's 2x2 averages at every pixel (each
+    window takes every other row and column of it): one pass instead of a pooling per pixel phase
+    and a stack of 25 slices (this function on 10K samples 0.64 -> 0.53 s, a one-off script on the
+    2-core CPU under load, 2026-12-06)."""
     count, size = len(images), images.shape[-1]
     padded = torch.nn.functional.pad(standardise(images).reshape(count, 1, size, size), (MAX_SHIFT,) * 4,
                                      mode="circular")[:, 0]
     windows = padded.unfold(1, size, 1).unfold(2, size, 1)  # (N, 2s+1, 2s+1, size, size)
     full = windows.reshape(count, len(SHIFTS), size * size)
-    half = size // 2
-    phases = {}
-    for py in (0, 1):
-        for px in (0, 1):
-            part = padded[:, py:, px:]
-            rows, cols = part.shape[1] // 2, part.shape[2] // 2
-            phases[py, px] = pool(part[:, :2 * rows, :2 * cols])
-    starts = range(2 * MAX_SHIFT + 1)
-    halved_windows = torch.stack([phases[y % 2, x % 2][:, y // 2:y // 2 + half, x // 2:x // 2 + half]
-                                  for y in starts for x in starts], 1)
-    return full, standardise(halved_windows.reshape(-1, half * half)).reshape(count, len(starts) ** 2, half * half)
+    boxes = (padded[:, :-1, :-1] + padded[:, 1:, :-1] + padded[:, :-1, 1:] + padded[:, 1:, 1:]) * 0.25
+    boxes = boxes.contiguous()  # (N, size + 2s - 1, ...): the 2x2 average whose top-left pixel is (y, x)
+    half, starts = size // 2, 2 * MAX_SHIFT + 1
+    image_stride, row_stride, _ = boxes.stride()
+    halved_windows = boxes.as_strided((count, starts, starts, half, half),
+                                      (image_stride, row_stride, 1, 2 * row_stride, 2))
+    return full, standardise(halved_windows.reshape(-1, half * half)).reshape(count, starts ** 2, half * half)
 
 
 def pool(images: torch.Tensor) -> torch.Tensor:

@@ -149,3 +149,20 @@ def test_the_evidence_is_written_beside_the_result(tmp_path, train_digits, mnist
     assert result["closest"] == "closest.png" and strip.shape == (2 * 30 + 2, 8 * 30 + 2)
     # Each sample here is the very digit it is paired with: the two rows are the same images.
     np.testing.assert_array_equal(strip[2:30, 2:30], strip[32:60, 2:30])
+
+
+def test_the_shifted_rows_are_the_rolled_images_and_their_halves():
+    images = memorisation.blur(torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(5)) ** 3, 1.0)
+    full, halved = memorisation.shifted_rows(images)
+    base = memorisation.standardise(images).reshape(3, 28, 28)
+    found_full, found_halved = [], []
+    for dy, dx in memorisation.SHIFTS:  # a window of the circular padding is a roll
+        rolled = torch.roll(base, shifts=(-dy, -dx), dims=(1, 2))
+        found_full.append(rolled.reshape(3, -1))
+        found_halved.append(memorisation.halved(rolled.reshape(3, -1)))
+    for want in (torch.stack(found_full, 1), torch.stack(found_halved, 1)):
+        got = full if want.shape[-1] == 784 else halved
+        # the same set of shifts, in the function's own order: match each row to one wanted row
+        score = torch.einsum("nsd,ntd->nst", got, want)
+        assert torch.allclose(score.amax(2), torch.ones(3, len(memorisation.SHIFTS)), atol=1e-5)
+        assert all(len(set(row.tolist())) == len(memorisation.SHIFTS) for row in score.argmax(2))
