@@ -8,7 +8,8 @@ copying.FLAG_BELOW or the gap below copying.GAP_FLAG_BELOW), whichever mirror is
 FID lead (FID against the test split minus its mean against the mirrors: what the set gains on the
 leaderboard from the test split in particular):
 - genuine training digits in neither P nor V, `--draws` random draws (the false-positive rate);
-- the kit and every reference recipe's generator (plain sampling, the kit's linear write-out);
+- the kit and every reference recipe's generator (plain sampling, written with the recipe's own
+  pixel map; the kit's linear write-out for the kit); `--recipes a,b` runs only those recipes' rows;
 - synthetic strokes never copied from MNIST (random pen paths, drawn with PIL);
 - copies of the test split (the reference) under erosion, dilation, shifts of 3 px, scaling by 0.9,
   elastic warps and 10-degree rotations, as whole sets and mixed into the kit's samples;
@@ -20,6 +21,7 @@ leaderboard from the test split in particular):
 
     MNIST_ROOT=../shared/data python bench/data_copying.py [--count 10000] [--draws 10]
     MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 100
+    MNIST_ROOT=../shared/data python bench/data_copying.py --recipes msgan,wgan
     MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 600 \
         --train-on test --work-dir runs/copying --time-budget 3600     # resumable; run again to go on
 """
@@ -43,9 +45,10 @@ from evaluator import mnist  # noqa: E402
 from evaluator.metrics import copying  # noqa: E402
 
 
-def generator_samples(digest: str | None, count: int, seed: int = 0) -> np.ndarray:
-    """A stored generator (the kit's when `digest` is None), written the kit's way."""
-    from baselines.kit import Generator
+def generator_samples(digest: str | None, count: int, seed: int = 0, pixels: dict | None = None) -> np.ndarray:
+    """A stored generator (the kit's when `digest` is None), its outputs written with the kit's pixel
+    map `pixels` (None: linear)."""
+    from baselines.kit import Generator, kit_generate
     from baselines.recipes import load_weights
 
     generator = Generator()
@@ -58,7 +61,9 @@ def generator_samples(digest: str | None, count: int, seed: int = 0) -> np.ndarr
     torch.manual_seed(seed)
     with torch.no_grad():
         outputs = generator(torch.randn(count, 100))
-    return ((outputs + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).view(-1, 28, 28).numpy()
+    if pixels is None:
+        return ((outputs + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).view(-1, 28, 28).numpy()
+    return kit_generate().to_uint8(outputs, {k: v for k, v in pixels.items() if k != "chosen_on"})
 
 
 def strokes(count: int, seed: int = 0) -> np.ndarray:
@@ -171,9 +176,11 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
               help="Keep the training runs here and resume them (else a temporary folder).")
 @click.option("--time-budget", type=float, default=None,
               help="Seconds of training per run in this call; rerun with the same --work-dir to go on.")
+@click.option("--recipes", "only_recipes", default=None, metavar="NAME,...",
+              help="Only these reference recipes' rows (after retraining one).")
 def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, train_epochs: int,
          only_training: bool, train_on: str, train_count: int, work_dir: Path | None,
-         time_budget: float | None) -> None:
+         time_budget: float | None, only_recipes: str | None) -> None:
     from baselines.recipes import recipes
 
     started = time.perf_counter()
@@ -225,6 +232,13 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
             row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
     if only_training:
         return
+    if only_recipes is not None:
+        known = recipes()
+        for name in (part.strip() for part in only_recipes.split(",")):
+            if name not in known or known[name].sampling is not None or "G.pth" not in known[name].files:
+                raise click.BadParameter(f"{name!r} is not a recipe with its own G", param_hint="--recipes")
+            row(f"recipe {name}", generator_samples(known[name].files["G.pth"], count, pixels=known[name].pixels))
+        return
     outside = np.setdiff1d(unused, mirror_index)  # genuine digits in neither P nor the honest run's
     for draw in range(draws):
         chosen = np.random.default_rng(1000 + draw).choice(outside, count, replace=False)
@@ -233,7 +247,7 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
     row("the kit's generator", kit)
     for name, recipe in recipes().items():
         if recipe.sampling is None and "G.pth" in recipe.files:
-            row(f"recipe {name}", generator_samples(recipe.files["G.pth"], count))
+            row(f"recipe {name}", generator_samples(recipe.files["G.pth"], count, pixels=recipe.pixels))
     row("synthetic strokes", strokes(count))
     rng = np.random.default_rng(7)
     reference = test_split.images[rng.choice(len(test_split.images), count, replace=count > len(test_split.images))]

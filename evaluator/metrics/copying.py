@@ -60,7 +60,7 @@ MIN_CELL_SAMPLES = 20  # cells with fewer samples are left out (Meehan et al.'s 
 HELD_OUT_COUNT = 10_000  # P: training digits, drawn once with HELD_OUT_SEED
 HELD_OUT_SEED = 0
 # Flag when the lower C_T is below this. Ten draws of genuine training digits against the test
-# split gave -0.31 to +0.22, the kit and every reference generator -0.43 to +21 (a GAN lies
+# split gave -0.31 to +0.22, the kit and every reference generator -0.43 to +19 (a GAN lies
 # farther from the data than the data itself), whole sets of eroded, dilated, shifted, scaled,
 # warped or rotated test digits -6.2 to -28.7 (bench/data_copying.py, docs/data-copying.md).
 FLAG_BELOW = -3.0
@@ -69,8 +69,8 @@ FLAG_BELOW = -3.0
 # regions than genuine digits are, or farther) moves C_T and the mirror's C_T alike, and the
 # training split is every honest team's; favouring the test split lowers C_T alone. The gap is C_T
 # minus the mirror's, the lower of both embeddings. Flag when it is below GAP_FLAG_BELOW. Over the
-# five mirrors, the kit and the reference generators gave gaps of -1.19 to +0.49 where one is
-# defined (GAP_MIN_SHARE), one generator's gap moving by up to 1.5 with the mirror drawn; a quarter
+# five mirrors, the kit and the reference generators gave gaps of -1.19 to +0.02 where one is
+# defined (GAP_MIN_SHARE), one generator's gap moving by up to 0.85 with the mirror drawn; a quarter
 # of transformed copies among the kit's samples -5.6 to -7.3 (C_T flagged one of six such sets), a
 # tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7. The course template's recipe trained
 # 600 epochs on the test split is not caught: it collapsed onto a few cells (no gap), as the same
