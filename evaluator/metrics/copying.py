@@ -60,8 +60,8 @@ MIN_CELL_SAMPLES = 20  # cells with fewer samples are left out (Meehan et al.'s 
 HELD_OUT_COUNT = 10_000  # P: training digits, drawn once with HELD_OUT_SEED
 HELD_OUT_SEED = 0
 # Flag when the lower C_T is below this. Ten draws of genuine training digits against the test
-# split gave -0.31 to +0.22, the kit and every reference generator -0.43 to +19 (a GAN lies
-# farther from the data than the data itself), whole sets of eroded, dilated, shifted, scaled,
+# split gave -0.31 to +0.22, the kit and every reference generator -1.43 to +19 (a GAN mostly
+# lies farther from the data than the data itself), whole sets of eroded, dilated, shifted, scaled,
 # warped or rotated test digits -6.2 to -28.7 (bench/data_copying.py, docs/data-copying.md).
 FLAG_BELOW = -3.0
 # The mirror: the same test with V, MIRROR_COUNT training digits outside P, in T's place and the
