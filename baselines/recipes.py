@@ -95,6 +95,12 @@ class Recipe:
             return self.manifest["pixels"]
         return self.sampling.get("pixels") if self.sampling else None
 
+    @property
+    def pixel_map(self) -> dict | None:
+        """The pixel map as the assembled folder's sampling.json writes it: without its evidence."""
+        pixels = self.pixels
+        return None if pixels is None else {key: value for key, value in pixels.items() if key != "chosen_on"}
+
 
 def recipes() -> dict[str, Recipe]:
     """Every variant with a manifest, by name."""
@@ -127,9 +133,8 @@ def assemble(names: list[str] | None = None, out_dir: Path = BUILD_DIR) -> list[
         for file, digest in recipe.files.items():
             shutil.copyfile(find_weights(digest), folder / "checkpoints" / file)
         settings = {key: value for key, value in (recipe.sampling or {}).items() if key != "base"}
-        pixels = recipe.pixels
-        if pixels is not None:  # the recipe's pixel map (choose-pixel-map), without its evidence
-            settings["pixels"] = {key: value for key, value in pixels.items() if key != "chosen_on"}
+        if recipe.pixel_map is not None:  # the recipe's pixel map (choose-pixel-map)
+            settings["pixels"] = recipe.pixel_map
         if settings:
             (folder / "checkpoints" / "sampling.json").write_text(json.dumps(settings) + "\n")
         (folder / "checkpoints" / "manifest.json").write_text(json.dumps(recipe.manifest, indent=2) + "\n")

@@ -127,6 +127,9 @@ class Trainer:
         if config.d_dropout is not None:
             self.main_objective.d_dropout = config.d_dropout
         self.warmup_objective = make_objective(config.warmup_variant) if config.warmup_epochs else None
+        if config.d_grad_clip is not None:  # the warm-up's steps too: the clip holds from the first step
+            for objective in filter(None, (self.main_objective, self.warmup_objective)):
+                objective.grad_clip = config.d_grad_clip
         self.objective = self.main_objective
         settings = self.objective.optimizer
         self.device = torch.device(config.device)
@@ -212,9 +215,8 @@ class Trainer:
         loss = self.objective.d_loss(self.discriminator, real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
-        clip = self.config.d_grad_clip if self.config.d_grad_clip is not None else self.objective.grad_clip
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), clip)
+        if self.objective.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.objective.grad_clip)
         self.opt_d.step()
         self.objective.after_d_step(self.discriminator)
         return loss.detach()
@@ -383,7 +385,7 @@ class Trainer:
             "batch_size": self.config.batch_size,
             "n_critic": objective.n_critic,
             "d_dropout": objective.d_dropout,
-            "d_grad_clip": self.config.d_grad_clip if self.config.d_grad_clip is not None else objective.grad_clip,
+            "d_grad_clip": objective.grad_clip,
             "g_grad_clip": self.config.g_grad_clip,
             "d_weight_decay": self.config.d_weight_decay,
             "lr_warmup_epochs": self.config.lr_warmup_epochs,

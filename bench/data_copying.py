@@ -63,7 +63,7 @@ def generator_samples(digest: str | None, count: int, seed: int = 0, pixels: dic
         outputs = generator(torch.randn(count, 100))
     if pixels is None:
         return ((outputs + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).view(-1, 28, 28).numpy()
-    return kit_generate().to_uint8(outputs, {k: v for k, v in pixels.items() if k != "chosen_on"})
+    return kit_generate().to_uint8(outputs, pixels)
 
 
 def strokes(count: int, seed: int = 0) -> np.ndarray:
@@ -183,6 +183,11 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
          time_budget: float | None, only_recipes: str | None) -> None:
     from baselines.recipes import recipes
 
+    plain = {name: recipe for name, recipe in recipes().items() if recipe.sampling is None and "G.pth" in recipe.files}
+    chosen_recipes = list(plain) if only_recipes is None else [part.strip() for part in only_recipes.split(",")]
+    unknown = [name for name in chosen_recipes if name not in plain]
+    if unknown:
+        raise click.BadParameter(f"not a recipe with its own G: {', '.join(unknown)}", param_hint="--recipes")
     started = time.perf_counter()
     tests = copying.copy_tests(data_root, cache_dir)
     train = mnist.load_split("train", data_root)
@@ -232,12 +237,12 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
             row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
     if only_training:
         return
+    def recipe_rows() -> None:
+        for name in chosen_recipes:
+            row(f"recipe {name}", generator_samples(plain[name].files["G.pth"], count, pixels=plain[name].pixel_map))
+
     if only_recipes is not None:
-        known = recipes()
-        for name in (part.strip() for part in only_recipes.split(",")):
-            if name not in known or known[name].sampling is not None or "G.pth" not in known[name].files:
-                raise click.BadParameter(f"{name!r} is not a recipe with its own G", param_hint="--recipes")
-            row(f"recipe {name}", generator_samples(known[name].files["G.pth"], count, pixels=known[name].pixels))
+        recipe_rows()
         return
     outside = np.setdiff1d(unused, mirror_index)  # genuine digits in neither P nor the honest run's
     for draw in range(draws):
@@ -245,9 +250,7 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
         row(f"genuine training digits, draw {draw + 1}", train.images[chosen])
     kit = generator_samples(None, count)
     row("the kit's generator", kit)
-    for name, recipe in recipes().items():
-        if recipe.sampling is None and "G.pth" in recipe.files:
-            row(f"recipe {name}", generator_samples(recipe.files["G.pth"], count, pixels=recipe.pixels))
+    recipe_rows()
     row("synthetic strokes", strokes(count))
     rng = np.random.default_rng(7)
     reference = test_split.images[rng.choice(len(test_split.images), count, replace=count > len(test_split.images))]
