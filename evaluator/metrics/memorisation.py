@@ -90,7 +90,7 @@ def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def standardise(images: torch.Tensor) -> torch.Tensor:
     """Rows of zero mean and unit norm: their dot product is the correlation."""
-    rows = images.reshape(len(images), -1)
+    rows = images.flatten(1)  # (N, pixels), N = 0 included (reshape(0, -1) cannot infer the width)
     rows = rows - rows.mean(1, keepdim=True)
     return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-8)
 

@@ -123,6 +123,15 @@ def test_the_blur_matrix_is_a_blur_with_replicated_borders():
     np.testing.assert_allclose(memorisation.blur(flat, 1.0).numpy(), 0.3, atol=1e-6)
 
 
+def test_standardised_rows_have_zero_mean_and_unit_norm_and_none_is_an_empty_batch(rng):
+    images = torch.from_numpy(rng.random((5, 28, 28)).astype(np.float32))
+    rows = memorisation.standardise(images)
+    np.testing.assert_allclose(rows.mean(1).numpy(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(rows.norm(dim=1).numpy(), 1.0, atol=1e-5)
+    assert memorisation.standardise(torch.zeros(0, 28, 28)).shape == (0, 784)
+    assert torch.all(memorisation.standardise(torch.full((1, 28, 28), 0.5)) == 0)  # a blank image: no NaN
+
+
 def test_the_cached_detector_is_the_built_one(mnist_root, tmp_path, test_digits):
     memorisation.copy_detector.cache_clear()
     built = memorisation.copy_detector(str(mnist_root), str(tmp_path))
