@@ -14,13 +14,13 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
 	  echo "warning: install bubblewrap (apt-get install bubblewrap) to run team code in the sandbox"
 
-# Evaluate the submission kit (trained vanilla generator) and one reference submission assembled
-# from its recipe (build/baselines/, git-ignored) as organisers evaluate team folders: sandboxed
+# Evaluate the submission kit (trained vanilla generator) and the best reference submission (the
+# lowest Inception FID in baselines/README.md) assembled from its recipe (build/baselines/, git-ignored) as organisers evaluate team folders: sandboxed
 # generate.py, validation, metrics. Results land in results/<folder>/<run-id>/; the leaderboard
 # over results/ (with the committed baseline results beside it) in site/.
 demo: install system-deps
-	assemble-baselines wgan-gp-course -o build/baselines
-	evaluate submission/ build/baselines/wgan-gp-course -o results
+	assemble-baselines wgan-gp-course-interpolation -o build/baselines
+	evaluate submission/ build/baselines/wgan-gp-course-interpolation -o results
 	leaderboard build results baselines/results -o site
 
 test: install
