@@ -14,7 +14,8 @@ leaderboard from the test split in particular):
 - copies of the test split (the reference) under erosion, dilation, shifts of 3 px, scaling by 0.9,
   elastic warps and 10-degree rotations, as whole sets and mixed into the kit's samples;
 - with `--train-epochs N`, the course template's vanilla recipe (Adam 2e-4, betas (0.9, 0.999),
-  no dropout, batch 64, seed 0) trained for N epochs on `--train-count` test digits and, alike, on
+  no dropout, batch 64, seed 0; with `--train-ema D` sampled from G's moving average) trained for N
+  epochs on `--train-count` test digits and, alike, on
   as many training digits outside P: the cheat no platform catches (training on the reference)
   against the honest run. Their weights stay in a temporary folder, or with `--work-dir` in that
   folder, where a run interrupted or stopped by `--time-budget` resumes.
@@ -24,6 +25,8 @@ leaderboard from the test split in particular):
     MNIST_ROOT=../shared/data python bench/data_copying.py --recipes msgan,wgan
     MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 600 \
         --train-on test --work-dir runs/copying --time-budget 3600     # resumable; run again to go on
+    MNIST_ROOT=../shared/data python bench/data_copying.py --only-training --train-epochs 1000 \
+        --train-count 1000 --train-ema 0.999 --work-dir runs/copying   # G's moving average sampled
 """
 
 from __future__ import annotations
@@ -136,12 +139,13 @@ class FidLead:
 
 
 def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | None, work_dir: Path | None = None,
-               name: str = "run", time_budget: float | None = None,
-               train_more: bool = True) -> tuple[np.ndarray | None, float, int]:
+               name: str = "run", time_budget: float | None = None, train_more: bool = True,
+               ema: float | None = None) -> tuple[np.ndarray | None, float, int]:
     """Samples of the template recipe trained on `images` alone (no held-out digits), the seconds of
     training and the epochs done. With `work_dir` the run lives in `work_dir/name` and resumes from
     its checkpoint; with `time_budget` it stops after that many seconds of training (samples None
-    until all `epochs` are done); with `train_more` False it only samples a finished run."""
+    until all `epochs` are done); with `train_more` False it only samples a finished run. With `ema`
+    the samples come from the moving average of G (the reference recipes' way)."""
     import tempfile
 
     from baselines.train import Trainer, TrainConfig
@@ -150,7 +154,7 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
         folder = Path(work_dir) / name if work_dir else Path(scratch)
         config = TrainConfig("vanilla", epochs, 64, 0, "cpu", 2e-4, 2e-4, data_root=data_root, eval_every=0,
                              checkpoint_every=5, holdout=0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999),
-                             d_dropout=0.0, out_dir=folder, time_budget_s=time_budget)
+                             d_dropout=0.0, ema=ema, out_dir=folder, time_budget_s=time_budget)
         trainer = Trainer(config)
         trainer.resume()
         if trainer.epoch < epochs and train_more:
@@ -158,7 +162,7 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
         if trainer.epoch < epochs:
             return None, trainer.wall_time, trainer.epoch
         torch.manual_seed(0)
-        return trainer.sample(count), trainer.wall_time, trainer.epoch
+        return trainer.sample(count, network=trainer.ema), trainer.wall_time, trainer.epoch
 
 
 @click.command()
@@ -176,11 +180,13 @@ def trained_on(images: np.ndarray, epochs: int, count: int, data_root: str | Non
               help="Keep the training runs here and resume them (else a temporary folder).")
 @click.option("--time-budget", type=float, default=None,
               help="Seconds of training per run in this call; rerun with the same --work-dir to go on.")
+@click.option("--train-ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Sample the trained runs' moving average of G with this decay (as the reference recipes do).")
 @click.option("--recipes", "only_recipes", default=None, metavar="NAME,...",
               help="Only these reference recipes' rows (after retraining one).")
 def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, train_epochs: int,
          only_training: bool, train_on: str, train_count: int, work_dir: Path | None,
-         time_budget: float | None, only_recipes: str | None) -> None:
+         time_budget: float | None, train_ema: float | None, only_recipes: str | None) -> None:
     from baselines.recipes import recipes
 
     plain = {name: recipe for name, recipe in recipes().items() if recipe.sampling is None and "G.pth" in recipe.files}
@@ -228,13 +234,15 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
                 "train": (f"{train_count:,} training digits", honest)}
         for split in (part.strip() for part in train_on.split(",")):
             name, digits = runs[split]
-            samples, seconds, done = trained_on(digits, train_epochs, count, data_root, work_dir,
-                                                f"{split}-{train_count}-{train_epochs}", time_budget)
+            run = f"{split}-{train_count}-{train_epochs}" + (f"-ema{train_ema}" if train_ema else "")
+            samples, seconds, done = trained_on(digits, train_epochs, count, data_root, work_dir, run,
+                                                time_budget, ema=train_ema)
             if samples is None:
                 print(f"| template recipe on {name}: {done} of {train_epochs} epochs after {seconds:.0f} s of "
                       f"training; run again with --work-dir {work_dir} to go on |", flush=True)
                 continue
-            row(f"template recipe, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
+            recipe = f"template recipe{f' with EMA {train_ema}' if train_ema else ''}"
+            row(f"{recipe}, {train_epochs} epochs on {name} ({seconds:.0f} s of training)", samples)
     if only_training:
         return
     def recipe_rows() -> None:
