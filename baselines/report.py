@@ -28,7 +28,6 @@ COLUMNS = ["mnist.fid", "mnist.precision", "mnist.recall", "mnist.density", "mni
 COURSE_FID: dict[str, float] = {
     "vanilla": 26.9,  # the template's own recipe, four teams 26.84-28.3
     "vanilla-template": 26.9,  # that recipe itself (Adam 2e-4, betas 0.9/0.999, no dropout, 100 epochs)
-    "vanilla-template-seed2": 26.9,  # the same recipe, another seed, its checkpoint chosen on held-out digits
     "vanilla-template-ema": 26.9,  # that recipe with EMA of G, a last phase at half the rate, held-out choice
     "vanilla-drs": 30.04,  # Azadi DRS on the template vanilla (worse than its base there)
     "vanilla-interpolation": 21.8,  # the template vanilla with z = a z1 + (1 - a) z2

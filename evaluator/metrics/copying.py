@@ -70,12 +70,14 @@ FLAG_BELOW = -3.0
 # training split is every honest team's; favouring the test split lowers C_T alone. The gap is C_T
 # minus the mirror's, the lower of both embeddings. Flag when it is below GAP_FLAG_BELOW. Over the
 # five mirrors, the kit and the reference generators gave gaps of -1.19 to +0.02 where one is
-# defined (GAP_MIN_SHARE), one generator's gap moving by up to 0.85 with the mirror drawn; a quarter
+# defined (GAP_MIN_SHARE), one generator's gap moving by up to 0.85 with the mirror drawn, and the
+# template recipe with EMA trained on 1,000 training digits reached -2.01; a quarter
 # of transformed copies among the kit's samples -5.6 to -7.3 (C_T flagged one of six such sets), a
 # tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7. The course template's recipe trained
 # 600 epochs on the test split is not caught: it collapsed onto a few cells (no gap), as the same
 # run on training digits did, and its MNIST FID against the test split led by no more than the
-# honest run's (bench/data_copying.py, docs/data-copying.md).
+# honest run's; on 1,000 test digits with EMA its gaps (-1.99 to -1.39) fell within the same run's
+# on training digits (-2.01 to -0.59) (bench/data_copying.py, docs/data-copying.md).
 #
 # V is one of MIRRORS disjoint draws (together every training digit outside P), chosen per
 # evaluation with the host's randomness after the samples exist: with one public V, eroded copies

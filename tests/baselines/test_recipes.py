@@ -88,11 +88,11 @@ def test_a_damaged_or_missing_checkpoint_is_a_clear_error(tmp_path, monkeypatch)
 
 def test_a_recipes_pixel_map_is_written_by_its_assembled_folder(tmp_path, monkeypatch):
     found = recipes.recipes()
-    chosen = found["vanilla-template-seed2"]
+    chosen = found["vanilla-template-ema"]
     manifest = {**chosen.manifest, "pixels": {"map": "cut", "below": 12, "chosen_on": {"fid": {"cut": 1.0}}}}
-    found["vanilla-template-seed2"] = recipes.Recipe(chosen.name, chosen.folder, manifest, None)
+    found["vanilla-template-ema"] = recipes.Recipe(chosen.name, chosen.folder, manifest, None)
     monkeypatch.setattr(recipes, "recipes", lambda: found)
-    (folder,) = recipes.assemble(["vanilla-template-seed2"], tmp_path)
+    (folder,) = recipes.assemble(["vanilla-template-ema"], tmp_path)
     # the map without the evidence of its choice, which stays in the manifest
     assert json.loads((folder / "checkpoints" / "sampling.json").read_text()) == {"pixels": {"map": "cut", "below": 12}}
 
@@ -100,7 +100,7 @@ def test_a_recipes_pixel_map_is_written_by_its_assembled_folder(tmp_path, monkey
 def test_the_pixel_map_is_chosen_on_held_out_digits_only(mnist_root):
     from baselines import pixel_map
 
-    chosen = pixel_map.choose("vanilla-template-seed2", count=300, data_root=str(mnist_root))
+    chosen = pixel_map.choose("vanilla-template-ema", count=300, data_root=str(mnist_root))
     fids = chosen["chosen_on"]["fid"]
     assert set(fids) == set(pixel_map.CANDIDATES) and chosen["map"] == pixel_map.CANDIDATES[min(fids, key=fids.get)]["map"]
     assert chosen["chosen_on"]["held_out"] == 10_000
