@@ -30,6 +30,7 @@ COURSE_FID: dict[str, float] = {
     "vanilla-template": 26.9,  # that recipe itself (Adam 2e-4, betas 0.9/0.999, no dropout, 100 epochs)
     "vanilla-template-ema": 26.9,  # that recipe with EMA of G, a last phase at half the rate, held-out choice
     "vanilla-drs": 30.04,  # Azadi DRS on the template vanilla (worse than its base there)
+    "vanilla-template-ema-drs": 30.04,  # the same DRS on the template's recipe with EMA
     "vanilla-interpolation": 21.8,  # the template vanilla with z = a z1 + (1 - a) z2
     "wgan-gp-course-interpolation": 21.8,  # the same sampling on the best base
     "wgan": 32.0,
