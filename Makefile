@@ -15,8 +15,8 @@ system-deps:
 	  echo "warning: install bubblewrap (apt-get install bubblewrap) to run team code in the sandbox"
 
 # Evaluate the submission kit (trained vanilla generator) and the best reference submission (the
-# lowest Inception FID in baselines/README.md) assembled from its recipe (build/baselines/, git-ignored) as organisers evaluate team folders: sandboxed
-# generate.py, validation, metrics. Results land in results/<folder>/<run-id>/; the leaderboard
+# lowest Inception FID in baselines/README.md), assembled from its recipe (build/baselines/,
+# git-ignored), as organisers evaluate team folders: sandboxed generate.py, validation, metrics. Results land in results/<folder>/<run-id>/; the leaderboard
 # over results/ (with the committed baseline results beside it) in site/.
 demo: install system-deps
 	assemble-baselines wgan-gp-course-interpolation -o build/baselines

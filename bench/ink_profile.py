@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -37,17 +36,16 @@ def ink_profile(images: np.ndarray) -> dict[str, float]:
 
 
 def generator_images(name: str, count: int, seed: int) -> np.ndarray:
-    from baselines.kit import kit_model
-    from baselines.recipes import load_weights, recipes
+    """`count` outputs of recipe `name`, drawn by the kit's sampler (pixel_map.generator_outputs),
+    mapped linearly onto [0, 1]."""
+    from baselines.pixel_map import generator_outputs
+    from baselines.recipes import RecipeError
 
-    known = recipes()
-    if name not in known or "G.pth" not in known[name].files:
-        raise click.BadParameter(f"{name} is not a recipe with a G.pth", param_hint="RECIPES")
-    generator = load_weights(kit_model().Generator(), known[name].files["G.pth"]).eval()
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        outputs = generator(torch.randn(count, 100))
-    return ((outputs.reshape(-1, 28, 28) + 1) / 2).clamp(0, 1).numpy()
+    try:
+        outputs, _ = generator_outputs(name, count, seed)
+    except RecipeError as err:
+        raise click.BadParameter(str(err), param_hint="RECIPES") from err
+    return ((outputs + 1) / 2).clamp(0, 1).numpy()
 
 
 @click.command()
