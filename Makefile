@@ -16,8 +16,9 @@ system-deps:
 
 # Evaluate the submission kit (trained vanilla generator) and the best reference submission (the
 # lowest Inception FID in baselines/README.md), assembled from its recipe (build/baselines/,
-# git-ignored), as organisers evaluate team folders: sandboxed generate.py, validation, metrics. Results land in results/<folder>/<run-id>/; the leaderboard
-# over results/ (with the committed baseline results beside it) in site/.
+# git-ignored), as organisers evaluate team folders: sandboxed generate.py, validation, metrics.
+# Results land in results/<folder>/<run-id>/; the leaderboard over results/ (with the committed
+# baseline results beside it) in site/.
 demo: install system-deps
 	assemble-baselines wgan-gp-course-interpolation -o build/baselines
 	evaluate submission/ build/baselines/wgan-gp-course-interpolation -o results
