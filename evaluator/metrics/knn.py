@@ -365,6 +365,29 @@ def nearest_distance_sq(queries: np.ndarray, points: np.ndarray, backend: KnnBac
     return candidate_sq_distances(queries, points, candidates).min(axis=1)
 
 
+def nearest_index(queries: np.ndarray, points: np.ndarray, query_block: int = 512,
+                  point_block: int = 1024) -> np.ndarray:
+    """Index of each query's nearest point by float32 squared distance, found in tiles of
+    query_block x point_block so that each tile of distances stays in cache: 10K x 10K in 64-d
+    took 0.15 s against 0.25 s for whole rows and 0.31 s for `nearest_distance_sq`'s candidates
+    (2-core CPU, idle, 2026-12-07, a one-off script). Not a decision: for counts and radii that
+    must be exact, use the backends above; this serves statistics of the distances themselves."""
+    q = torch.as_tensor(np.asarray(queries, dtype=np.float32))
+    p = torch.as_tensor(np.asarray(points, dtype=np.float32))
+    p_sq, p_t = (p * p).sum(1), p.T.contiguous()
+    best = torch.full((len(q),), float("inf"))
+    where = torch.zeros(len(q), dtype=torch.int64)
+    for start in range(0, len(q), query_block):
+        rows, best_rows, where_rows = q[start:start + query_block], best[start:start + query_block], where[start:start + query_block]
+        for first in range(0, len(p), point_block):
+            tile = torch.addmm(p_sq[first:first + point_block], rows, p_t[:, first:first + point_block], alpha=-2.0)
+            value, column = tile.min(dim=1)
+            better = value < best_rows
+            best_rows[better] = value[better]
+            where_rows[better] = column[better] + first
+    return where.numpy()
+
+
 def _count_chunks(chunks, queries: np.ndarray, centers: np.ndarray,
                   radii_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     count_le = np.zeros(len(queries), dtype=np.int64)
