@@ -198,3 +198,12 @@ def test_an_evaluation_builds_and_reads_only_the_mirror_it_drew(splits, mnist_ro
     assert again["ct"] == first["ct"] and again["gap"] == first["gap"]
     with pytest.raises(ValueError, match="mirror 5"):
         copying.mirror_tests(str(mnist_root), str(tmp_path), copying.MIRRORS)
+
+
+def test_nearest_distances_are_the_exact_nearest_distances(rng):
+    queries, reference = rng.standard_normal((300, 64)), rng.standard_normal((500, 64))
+    reference[7] = queries[0]
+    exact = np.sqrt(((queries[:, None, :] - reference[None, :, :]) ** 2).sum(-1).min(axis=1))
+    found = copying.nearest_distances(queries, reference)
+    assert found[0] == 0.0  # recomputed in float64 from the coordinates: a copy is at distance 0
+    np.testing.assert_allclose(found, exact, rtol=1e-12)

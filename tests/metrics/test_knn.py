@@ -80,3 +80,14 @@ def test_brute_nearest_self_uses_symmetry_correctly(rng):
     backend = knn.BruteForceBackend(block=4)  # 8-row tiles: many off-diagonal blocks
     np.testing.assert_array_equal(backend.nearest_self(points, 5),
                                   knn.KDTreeBackend().nearest(points, points, 5))
+
+
+@pytest.mark.parametrize("blocks", [(7, 5), (512, 1024)])  # tiles smaller than the sets, and one tile
+def test_tiled_nearest_index_is_the_nearest_point(rng, blocks):
+    queries, points = rng.standard_normal((60, 8)), rng.standard_normal((45, 8))
+    points[3] = queries[10]  # an exact copy: distance 0
+    found = knn.nearest_index(queries, points, *blocks)
+    exact = ((queries[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_array_equal(found, exact.argmin(axis=1))  # random data: no float32 near-ties
+    assert found[10] == 3
+    assert knn.nearest_index(queries[:0], points).shape == (0,)

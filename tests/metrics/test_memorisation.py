@@ -175,3 +175,16 @@ def test_the_shifted_rows_are_the_rolled_images_and_their_halves():
         score = torch.einsum("nsd,ntd->nst", got, want)
         assert torch.allclose(score.amax(2), torch.ones(3, len(memorisation.SHIFTS)), atol=1e-5)
         assert all(len(set(row.tolist())) == len(memorisation.SHIFTS) for row in score.argmax(2))
+
+
+def test_the_candidate_space_hardly_moves_a_shifted_darker_or_greyed_digit(test_digits):
+    """`aligned` centres the ink (measured against the image's own range) before blurring: a copy
+    shifted by 2 px, halved in contrast or laid on a grey background lands next to its original,
+    nearer than any other of 500 digits."""
+    digits = test_digits[:500]
+    originals = memorisation.aligned(memorisation._pixels(digits))
+    shifted = np.pad(digits, ((0, 0), (2, 0), (0, 2)))[:, :28, 2:]  # 2 px down and left, nothing wrapped
+    for changed in (shifted, (digits * 0.5).astype(np.uint8), np.round(digits * 0.6 + 60).astype(np.uint8)):
+        correlations = memorisation.aligned(memorisation._pixels(changed)) @ originals.T  # standardised rows
+        assert (correlations.argmax(dim=1) == torch.arange(len(digits))).float().mean() >= 0.99
+    assert memorisation.aligned(memorisation._pixels(digits[:0])).shape == (0, 784)
