@@ -189,7 +189,7 @@ class BruteForceBackend(KnnBackend):
         the block finds both, since candidates are usually few. With `cover`, the certain pairs are
         kept too, at most COVER_LIST_LENGTH per column (the first rows): a collapsed or scattered
         generator puts millions of pairs in a block, and a column needs no more for the bootstrap."""
-        rows, cols = torch.nonzero(dist_sq <= bound_sq + tol, as_tuple=True)
+        rows, cols = _nonzero(dist_sq <= bound_sq + tol)
         sure = dist_sq[rows, cols] < bound_sq.expand_as(dist_sq)[rows, cols] - tol
         along = cols if dim == 0 else rows
         certain = torch.bincount(along[sure], minlength=dist_sq.shape[1 - dim]).cpu().numpy()
@@ -199,7 +199,7 @@ class BruteForceBackend(KnnBackend):
         elif int(certain.sum()) > COVER_LIST_LENGTH * dist_sq.shape[1]:
             surely = dist_sq < bound_sq - tol
             surely &= surely.to(torch.int32).cumsum(0) <= COVER_LIST_LENGTH
-            sure_rows, sure_cols = torch.nonzero(surely, as_tuple=True)
+            sure_rows, sure_cols = _nonzero(surely)
         else:
             sure_rows, sure_cols = rows[sure], cols[sure]
         return _Split(certain, rows[boundary].cpu().numpy(), cols[boundary].cpu().numpy(),
@@ -268,6 +268,15 @@ class BruteForceBackend(KnnBackend):
         coverage_lists = coverage_pairs.lists(real, fake, np.asarray(real_radii_sq, np.float64), of_fake=False,
                                               strict=True)
         return CrossStatistics(fake_le, fake_lt, real_le, nearest, recall_lists, coverage_lists)
+
+
+def _nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, columns) of a 2-D boolean mask, row by row. On CPU through numpy's flatnonzero: 0.75 ms
+    against torch.nonzero's 6.3 ms on a 512 x 10K block (2-core CPU, 2026-12-07, a one-off script)."""
+    if mask.device.type != "cpu":
+        return torch.nonzero(mask, as_tuple=True)
+    flat = torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return flat // mask.shape[1], flat % mask.shape[1]
 
 
 @dataclass
