@@ -7,9 +7,13 @@ process as `evaluate --samples` runs, are timed and the fastest is reported, wit
 start-up (interpreter, imports) as a stage of its own. As in `evaluate`, the PNGs are validated in
 a child process during the start-up: `validate` is the time still waited for it after the start-up,
 with the child's CPU time. With `--compare FILE` the stages are set against a committed profile of the
-same machine (a guard against creeping back), and `--out FILE` writes this run as that profile.
+same machine (a guard against creeping back), and `--out FILE` writes this run as that profile. A
+shared machine's speed drifts (the same code here took 8.2 s one day and 10.1 s the next): `--against
+REV` profiles commit REV from a temporary git worktree, each of its runs right before one of this
+checkout's, and sets the two side by side.
 
     MNIST_ROOT=../shared/data python bench/quick_profile.py [--repeats 3] [--compare bench/quick_profile.md]
+    MNIST_ROOT=../shared/data python bench/quick_profile.py --against HEAD~1
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -79,11 +84,12 @@ def read_profile(path: Path) -> dict[str, float]:
     return rows
 
 
-def fresh_process(samples: Path, count: int, data_root: str | None, cache_dir: str | None
-                  ) -> tuple[dict[str, tuple[float, float]], float, float]:
-    """One profile in a new interpreter (no in-process cache survives), start-up included."""
+def fresh_process(samples: Path, count: int, data_root: str | None, cache_dir: str | None,
+                  script: Path = Path(__file__)) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """One profile in a new interpreter (no in-process cache survives), start-up included; `script`
+    is this file in another checkout for `--against`."""
     began = time.perf_counter()
-    command = [sys.executable, __file__, "--inner", str(samples), "--count", str(count)]
+    command = [sys.executable, str(script), "--inner", str(samples), "--count", str(count)]
     for option, value in (("--data-root", data_root), ("--cache-dir", cache_dir)):
         if value:
             command += [option, value]
@@ -102,9 +108,12 @@ def fresh_process(samples: Path, count: int, data_root: str | None, cache_dir: s
 @click.option("--cache-dir", envvar="EVALUATOR_CACHE", default=None)
 @click.option("--compare", "compare_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--against", "against", default=None, metavar="REV",
+              help="Also profile commit REV (a temporary git worktree), its runs interleaved with this "
+                   "checkout's: a change measured on a machine whose speed drifts.")
 @click.option("--inner", "inner_samples", type=click.Path(path_type=Path), default=None, hidden=True)
 def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None, compare_path: Path | None,
-         out_path: Path | None, inner_samples: Path | None) -> None:
+         out_path: Path | None, against: str | None, inner_samples: Path | None) -> None:
     if inner_samples is not None:  # one profile, as JSON, for the parent process
         validation = BackgroundValidation(inner_samples, count)
         from evaluator.pipeline import EvaluationOptions
@@ -129,7 +138,14 @@ def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None,
     with tempfile.TemporaryDirectory(prefix="quick-profile-") as folder:
         samples = write_samples(generator_samples(None, count), Path(folder) / "samples")
         profile(samples, options)  # warms every on-disk cache
-        runs = [fresh_process(samples, count, data_root, cache_dir) for _ in range(repeats)]
+        if against is None:
+            runs = [fresh_process(samples, count, data_root, cache_dir) for _ in range(repeats)]
+        else:
+            with _worktree(against, Path(folder) / "against") as script:
+                fresh_process(samples, count, data_root, cache_dir, script)  # warms that revision's caches
+                pairs = [(fresh_process(samples, count, data_root, cache_dir, script),
+                          fresh_process(samples, count, data_root, cache_dir)) for _ in range(repeats)]
+            other_runs, runs = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
     stages, wall, cpu = min(runs, key=lambda run: run[1])
     other = wall - sum(w for w, _ in stages.values())
     lines = [f"Warm `evaluate --samples` on {count:,} PNGs of the kit's generator, fastest of {repeats}: "
@@ -141,6 +157,13 @@ def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None,
     lines.append(f"| (between stages) | {max(other, 0):.2f} | | {max(other, 0) / wall:.0%} |")
     lines.append(f"| total | {wall:.2f} | {cpu:.2f} | 100% |")
     print("\n".join(lines))
+    if against is not None:  # the same runs, set against the other revision's
+        print(f"{against}, fastest of {repeats}: {min(run[1] for run in other_runs):.2f} s wall; this checkout, "
+              f"each run right after one of those: {wall:.2f} s wall")
+        other_stages = min(other_runs, key=lambda run: run[1])[0]
+        for name in sorted(set(stages) | set(other_stages), key=lambda n: -stages.get(n, (0, 0))[0]):
+            before, after = other_stages.get(name, (0.0, 0.0))[0], stages.get(name, (0.0, 0.0))[0]
+            print(f"  {name}: {before:.2f} -> {after:.2f} s ({after - before:+.2f})")
     if compare_path is not None:
         before = read_profile(compare_path)
         print(f"\nagainst {compare_path}:")
@@ -149,6 +172,17 @@ def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None,
                 print(f"  {name}: {before[name]:.2f} -> {seconds:.2f} s ({seconds - before[name]:+.2f})")
     if out_path is not None:
         out_path.write_text("\n".join(lines) + "\n")
+
+
+@contextmanager
+def _worktree(revision: str, checkout: Path):
+    """This file in a detached git worktree of `revision`, removed afterwards."""
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", "--", str(checkout), revision],
+                   check=True)
+    try:
+        yield checkout / "bench" / "quick_profile.py"
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", "--", str(checkout)], check=False)
 
 
 if __name__ == "__main__":
