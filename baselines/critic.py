@@ -16,7 +16,6 @@ and names the new D, with a sampling.json that says how to reject.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -61,7 +60,8 @@ def derive(base: str, name: str, epochs: int, percentile: float, lr_d: float | N
            recipes_dir: Path = BASELINES_DIR, weights_dir: Path | None = None, command: str = "",
            log=None) -> dict:
     """Calibrate BASE's critic and write the derived recipe NAME; returns its manifest."""
-    from baselines.recipes import WEIGHTS_DIR, RecipeError, load_weights, recipes, store_state
+    from baselines.recipes import (WEIGHTS_DIR, RecipeError, checked_name, derived_manifest, load_weights, recipes,
+                                   store_state, write_derived)
 
     recipe = recipes().get(base)
     if recipe is None or recipe.sampling is not None or "D.pth" not in recipe.files:
@@ -71,23 +71,20 @@ def derive(base: str, name: str, epochs: int, percentile: float, lr_d: float | N
     config = TrainConfig(manifest["variant"], batch_size=manifest["batch_size"], seed=manifest["seed"],
                          device=device, lr_d=lr_d or optimizer["lr_d"], betas_d=tuple(optimizer["betas_d"]),
                          d_dropout=manifest.get("d_dropout"), holdout=manifest.get("holdout", 0),
-                         data_root=data_root, out_dir=recipes_dir / name)
+                         data_root=data_root, out_dir=recipes_dir / checked_name(name))
     trainer = Trainer(config, console=Console(quiet=True))
     load_weights(trainer.generator, recipe.files["G.pth"], trainer.device)
     load_weights(trainer.discriminator, recipe.files["D.pth"], trainer.device)
     entries = calibrate(trainer, load_training_data(data_root, device), epochs, max_steps, log)
     critic = store_state(trainer.discriminator.state_dict(), weights_dir or WEIGHTS_DIR)
     sampling = {"method": "critic_rejection", "percentile": percentile, "burn_in": 10_000}
-    derived = {**manifest, "files": {"G.pth": recipe.files["G.pth"], "D.pth": critic},
-               "derived_from": base, "sampling": sampling,
-               "critic_calibration": {"command": command, "epochs": len(entries), "steps": entries[-1]["steps"],
-                                      "lr_d": config.lr_d, "betas_d": list(config.betas_d),
-                                      "wall_time_s": entries[-1]["wall_time_s"], "device": str(trainer.device),
-                                      "log": entries}}
-    folder = config.out_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps(derived, indent=2) + "\n")
-    (folder / "sampling.json").write_text(json.dumps({"base": base, **sampling}) + "\n")
+    derived = derived_manifest(
+        recipe, sampling, {"G.pth": recipe.files["G.pth"], "D.pth": critic},
+        critic_calibration={"command": command, "epochs": len(entries), "steps": entries[-1]["steps"],
+                            "lr_d": config.lr_d, "betas_d": list(config.betas_d),
+                            "wall_time_s": entries[-1]["wall_time_s"], "device": str(trainer.device),
+                            "log": entries})
+    write_derived(config.out_dir, derived)
     return derived
 
 

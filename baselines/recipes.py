@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,15 @@ REPO = BASELINES_DIR.parent
 WEIGHTS_DIR = BASELINES_DIR / "weights"
 BUILD_DIR = REPO / "build" / "baselines"
 KIT_FILES = ("generate.py", "model.py", "requirements.txt")
+RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# The generation-time tricks that need nothing but the base's own networks, with the networks each
+# reads beside G.pth and the settings it takes (submission/generate.py's Sampler). LatentRS and
+# LatentGA also need a trained w(z) (train-reweighting); a critic trained further, calibrate-critic.
+DERIVABLE = {
+    "interpolation": ((), {}),
+    "drs": (("D.pth",), {"gamma_percentile": (int, float), "burn_in": (int,), "d_dropout": (int, float)}),
+    "critic_rejection": (("D.pth",), {"percentile": (int, float), "burn_in": (int,)}),
+}
 
 
 class RecipeError(Exception):
@@ -115,6 +126,60 @@ def recipes() -> dict[str, Recipe]:
     return found
 
 
+def derived_manifest(base: Recipe, sampling: dict, files: dict[str, str] | None = None, **extra) -> dict:
+    """The manifest of a recipe that samples BASE's networks with a trick: BASE's training record and
+    files (or `files`), what it derives from and how it samples, and `extra`. BASE's pixel map is
+    left out: the derived recipe chooses its own (choose-pixel-map)."""
+    record = {key: value for key, value in base.manifest.items() if key != "pixels"}
+    files = dict(files or base.files)
+    if "trained_files" in record:  # the float32 originals, of the files it keeps
+        record["trained_files"] = {key: value for key, value in record["trained_files"].items() if key in files}
+    return {**record, "files": files, "derived_from": base.name, "sampling": sampling, **extra}
+
+
+def write_derived(folder: Path, manifest: dict) -> None:
+    """A derived recipe's manifest.json and sampling.json (its method and settings, and its base)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / "sampling.json").write_text(json.dumps({"base": manifest["derived_from"], **manifest["sampling"]}) + "\n")
+
+
+def checked_name(name: str) -> str:
+    """A new recipe's name, which becomes a folder of baselines/: lower-case letters, digits, hyphens."""
+    if not RECIPE_NAME.fullmatch(name):
+        raise RecipeError(f"recipe name {name!r}: use lower-case letters, digits and hyphens (at most 64)")
+    return name
+
+
+def derive(base_name: str, name: str, sampling: dict, command: str, recipes_dir: Path = BASELINES_DIR) -> dict:
+    """Write recipe NAME: BASE's networks sampled with a trick of DERIVABLE; returns its manifest."""
+    available = recipes()
+    base = available.get(base_name)
+    if base is None:
+        raise RecipeError(f"no recipe {base_name!r}; known: {', '.join(sorted(available))}")
+    if base.sampling is not None:
+        raise RecipeError(f"{base_name} is itself derived (from {base.sampling.get('base')}); derive from a trained recipe")
+    if (recipes_dir / checked_name(name)).exists():
+        raise RecipeError(f"{recipes_dir / name} exists already")
+    method = sampling.get("method") if isinstance(sampling, dict) else None
+    if method not in DERIVABLE:
+        raise RecipeError(f"sampling must be a JSON object whose method is one of {', '.join(DERIVABLE)}")
+    networks, settings = DERIVABLE[method]
+    for key, value in sampling.items():
+        if key != "method" and (key not in settings or isinstance(value, bool)
+                                or not isinstance(value, settings[key])):
+            raise RecipeError(f"{method} takes {', '.join(settings) or 'no settings'}, each a number; "
+                              f"not {key}={value!r}")
+    missing = [network for network in networks if network not in base.files]
+    if missing:
+        raise RecipeError(f"{method} reads {', '.join(missing)}, which {base_name} does not keep "
+                          f"(train it with --keep-d)")
+    manifest = derived_manifest(base, sampling, {file: base.files[file] for file in ("G.pth", *networks)},
+                                derivation={"command": command})
+    write_derived(recipes_dir / name, manifest)
+    return manifest
+
+
 def assemble(names: list[str] | None = None, out_dir: Path = BUILD_DIR) -> list[Path]:
     """Write each named recipe (default: all) as a complete submission folder under `out_dir`."""
     available = recipes()
@@ -153,6 +218,25 @@ def main(variants: tuple[str, ...], out_dir: Path) -> None:
             click.echo(str(folder))
     except RecipeError as err:
         raise click.ClickException(str(err)) from err
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("base")
+@click.argument("name")
+@click.option("--sampling", "sampling_json", required=True, metavar="JSON",
+              help='The trick and its settings, e.g. \'{"method": "drs", "gamma_percentile": 95}\'.')
+def derive_main(base: str, name: str, sampling_json: str) -> None:
+    """Write recipe NAME: BASE's stored networks sampled with a generation-time trick
+    (interpolation, drs or critic_rejection). Choose its pixel map next: choose-pixel-map NAME."""
+    try:
+        sampling = json.loads(sampling_json)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not JSON: {err}", param_hint="--sampling") from err
+    try:
+        derive(base, name, sampling, command=shlex.join(["derive-recipe", base, name, "--sampling", sampling_json]))
+    except RecipeError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"baselines/{name}: {base} sampled with {sampling['method']}; next: choose-pixel-map {name} --write")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,62 @@ def test_a_derived_trick_names_its_base_and_uses_its_files():
             assert recipe.files["D.pth"] == base.files["D.pth"]
 
 
+def test_each_derived_recipe_is_what_its_recorded_command_writes(tmp_path):
+    """derive-recipe rewrites every committed derived recipe that records it, byte for byte (its
+    pixel map aside, which choose-pixel-map adds afterwards)."""
+    import shlex
+
+    replayed = 0
+    for recipe in RECIPES.values():
+        command = recipe.manifest.get("derivation", {}).get("command")
+        if command is None:
+            continue
+        arguments = shlex.split(command)
+        assert arguments[0] == "derive-recipe"
+        manifest = recipes.derive(arguments[1], arguments[2], json.loads(arguments[4]), command, tmp_path)
+        expected = {key: value for key, value in recipe.manifest.items() if key != "pixels"}
+        assert manifest == expected, recipe.name
+        assert (tmp_path / recipe.name / "sampling.json").read_text() == (recipe.folder / "sampling.json").read_text()
+        replayed += 1
+    assert replayed >= 5
+
+
+@pytest.mark.parametrize("base, name, sampling, why", [
+    ("vanilla", "Bad_Name", {"method": "interpolation"}, "lower-case"),
+    ("vanilla", "../escape", {"method": "interpolation"}, "lower-case"),
+    ("vanilla", "x", {"method": "latent_rs"}, "method is one of"),
+    ("vanilla", "x", ["interpolation"], "method is one of"),
+    ("vanilla", "x", {"method": "drs", "gamma": 95}, "takes gamma_percentile"),
+    ("vanilla", "x", {"method": "drs", "burn_in": "10000"}, "takes gamma_percentile"),
+    ("vanilla", "x", {"method": "drs", "burn_in": True}, "takes gamma_percentile"),
+    ("vanilla-drs", "x", {"method": "interpolation"}, "itself derived"),
+    ("no-such-recipe", "x", {"method": "interpolation"}, "no recipe"),
+    ("vanilla", "vanilla-drs", {"method": "interpolation"}, "exists already"),
+])
+def test_derive_recipe_refuses_what_it_cannot_write(tmp_path, base, name, sampling, why):
+    (tmp_path / "vanilla-drs").mkdir()
+    with pytest.raises(recipes.RecipeError, match=why):
+        recipes.derive(base, name, sampling, "test", tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["vanilla-drs"]
+
+
+def test_derive_recipe_needs_the_networks_its_trick_reads(tmp_path):
+    without_critic = next(name for name, recipe in RECIPES.items() if recipe.sampling is None
+                          and "D.pth" not in recipe.files)
+    with pytest.raises(recipes.RecipeError, match="D.pth"):
+        recipes.derive(without_critic, "x", {"method": "drs"}, "test", tmp_path)
+    manifest = recipes.derive(without_critic, "y", {"method": "interpolation"}, "test", tmp_path)
+    assert manifest["files"] == {"G.pth": RECIPES[without_critic].files["G.pth"]} and "pixels" not in manifest
+
+
+def test_derive_recipe_on_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(recipes, "derive", lambda base, name, sampling, command: {"method": sampling["method"]})
+    result = CliRunner().invoke(recipes.derive_main, ["vanilla", "z", "--sampling", '{"method": "interpolation"}'])
+    assert result.exit_code == 0 and "choose-pixel-map z" in result.output
+    result = CliRunner().invoke(recipes.derive_main, ["vanilla", "z", "--sampling", "{method"])
+    assert result.exit_code != 0 and "not JSON" in result.output
+
+
 @pytest.fixture(scope="module")
 def assembled(tmp_path_factory):
     return recipes.assemble(out_dir=tmp_path_factory.mktemp("assembled"))
