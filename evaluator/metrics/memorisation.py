@@ -202,7 +202,7 @@ class CopyIndex:
         self.labels = np.asarray(labels, dtype=np.int64)
         if precomputed is not None:
             self.mean, self.basis = (torch.from_numpy(precomputed[k]) for k in ("mean", "basis"))
-            self.coarse = torch.from_numpy(precomputed["coarse"]).float()  # (M, levels, 196)
+            self.coarse = torch.from_numpy(precomputed["coarse"])  # float16 (M, levels, 196): rows widen when gathered
             self.search = faiss.deserialize_index(precomputed["search"])
         else:
             pixels = _pixels(self.images)
@@ -215,14 +215,14 @@ class CopyIndex:
             # (M, levels, 196): every image at each ranking level, halved; float16 is ample for a ranking
             self.coarse = torch.stack([
                 halved(standardise(blur(pixels, float(np.hypot(DETECTION_BLUR, REFERENCE_BLURS[level])))))
-                for level in RANKING_LEVELS], 1).half().float()
+                for level in RANKING_LEVELS], 1).half()
         self.search.nprobe = SEARCH_PROBES
 
     def arrays(self) -> dict[str, np.ndarray]:
         import faiss
 
         return {"mean": self.mean.numpy(), "basis": self.basis.numpy(),
-                "search": faiss.serialize_index(self.search), "coarse": self.coarse.half().numpy()}
+                "search": faiss.serialize_index(self.search), "coarse": self.coarse.numpy()}
 
     def candidates(self, rows: torch.Tensor) -> torch.Tensor:
         """(N, CANDIDATES) indices of the images nearest each query (its `aligned` rows) in the
@@ -254,7 +254,7 @@ class CopyIndex:
         """(n, FINALISTS) of the candidates, the best by their correlation at half resolution (the
         RANKING_LEVELS, every shift)."""
         count, k = candidates.shape
-        coarse = self.coarse[candidates.reshape(-1)].reshape(count, k * len(RANKING_LEVELS), -1)
+        coarse = self.coarse[candidates.reshape(-1)].float().reshape(count, k * len(RANKING_LEVELS), -1)
         ranking = torch.bmm(queries.halved, coarse.transpose(1, 2)).amax(dim=1).reshape(count, k, -1).amax(dim=2)
         return torch.gather(candidates, 1, ranking.topk(min(FINALISTS, k), dim=1).indices)
 
