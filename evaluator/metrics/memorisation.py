@@ -19,7 +19,8 @@ above. The magnitude spectrum used before (shift-invariant, but moved far by noi
 needed 32 candidates and two finalists; in this space 8 and one keep every detection rate of
 `bench/copy_detector.py` within 1.1 points (most a little higher: a σ 1 blur of training digits
 97.9% -> 98.9%; gamma 2 96.2% -> 95.1%), the kit's samples flagged 0.13% as before, and the metric
-on 10K samples takes 1.1 s instead of 1.7 (docs/metrics.md).
+on 10K samples takes 0.9 s instead of 1.7 with its index loaded (docs/metrics.md; a one-off
+script timing `CopyDetector.near_copies` on the kit's samples, 2-core CPU, 2026-12-07).
 
 A sample is a near-copy of an MNIST image when its similarity exceeds what genuine, unseen digits
 of that class reach: the 99.9th percentile of the similarity of MNIST test digits to the training
