@@ -47,8 +47,8 @@ DETECTION_BLUR = 1.0  # pixels, on both sides
 REFERENCE_BLURS = (0.0, 0.7, 1.0, 1.4)  # extra blur tried on the MNIST side
 # Up to 2 pixels each way: with 1, a 2-px shift of 1,000 training digits went unflagged (0%); with
 # 2 every one is caught, genuine digits reach the same thresholds (to 1e-4) and the metric on 10K
-# samples takes 9.0 s instead of 8.0; 3 pixels would catch 81% of (3, -2) shifts for 10.7 s
-# (`bench/copy_detector.py --compare-shifts 1,2,3`, 2-core CPU).
+# samples takes 1.1 s instead of 1.0; 3 pixels would catch 92% of (3, -2) shifts for 1.4 s
+# (`bench/copy_detector.py --compare-shifts 1,2,3`, 2-core CPU, 2026-12-07).
 MAX_SHIFT = 2
 SHIFTS = tuple((dy, dx) for dy in range(-MAX_SHIFT, MAX_SHIFT + 1) for dx in range(-MAX_SHIFT, MAX_SHIFT + 1))
 # The candidate space's blur and ink level. Blur 1.5 / 2.5 / 3.5 put a σ 1 blurred training digit's
