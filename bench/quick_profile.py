@@ -177,8 +177,10 @@ def main(count: int, repeats: int, data_root: str | None, cache_dir: str | None,
 @contextmanager
 def _worktree(revision: str, checkout: Path):
     """This file in a detached git worktree of `revision`, removed afterwards."""
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", "--", str(checkout), revision],
-                   check=True)
+    added = subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", "--", str(checkout),
+                            revision], capture_output=True, text=True)
+    if added.returncode != 0:
+        raise click.ClickException(f"cannot check out {revision!r}: {added.stderr.strip()}")
     try:
         yield checkout / "bench" / "quick_profile.py"
     finally:
