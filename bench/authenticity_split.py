@@ -14,13 +14,15 @@ test split to T.
 
 Rows: P (genuine training digits), the kit, every reference recipe's generator, and with
 `--work-dir` the template-recipe runs that `bench/data_copying.py --train-epochs N --train-count M
---work-dir DIR` trained and left there (folders `test-M-N` and `train-M-N`).
+--work-dir DIR` trained and left there (folders `test-M-N` and `train-M-N`, `-emaD` after
+them for runs with `--train-ema D`, sampled from G's moving average).
 
     MNIST_ROOT=../shared/data python bench/authenticity_split.py [--count 10000] [--work-dir DIR]
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -37,6 +39,8 @@ from evaluator import mnist  # noqa: E402
 from evaluator.metrics import copying, knn  # noqa: E402
 
 BACKEND = knn.BruteForceBackend()
+# bench/data_copying.py's run folders: test-M-N or train-M-N, with -emaD when G's average is sampled.
+RUN_FOLDER = re.compile(r"(?P<split>test|train)-(?P<digits>\d+)-(?P<epochs>\d+)(?:-ema(?P<ema>0\.\d+))?")
 
 
 def nearest(queries: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,16 +104,17 @@ def main(count: int, data_root: str | None, cache_dir: str | None, work_dir: Pat
         if recipe.sampling is None and "G.pth" in recipe.files:
             row(f"recipe {name}", generator_samples(recipe.files["G.pth"], count))
     for folder in sorted(work_dir.iterdir()) if work_dir else []:
-        parts = folder.name.split("-")
-        if folder.is_dir() and len(parts) == 3 and parts[0] in ("test", "train") and all(p.isdigit() for p in parts[1:]):
-            split, digits, epochs = parts[0], int(parts[1]), int(parts[2])
+        run = RUN_FOLDER.fullmatch(folder.name)
+        if folder.is_dir() and run:
+            split, digits, epochs = run["split"], int(run["digits"]), int(run["epochs"])
+            ema = float(run["ema"]) if run["ema"] else None
             samples, seconds, done = trained_on(np.zeros((1, 28, 28), np.uint8), epochs, count, data_root,
-                                                work_dir, folder.name, train_more=False)
+                                                work_dir, folder.name, train_more=False, ema=ema)
             if samples is None:
                 print(f"| {folder.name}: {done} of {epochs} epochs; finish it with bench/data_copying.py |")
                 continue
-            row(f"template recipe, {epochs} epochs on {digits:,} {split} digits", samples)
-
+            recipe = f"template recipe{f' with EMA {ema}' if ema else ''}"
+            row(f"{recipe}, {epochs} epochs on {digits:,} {split} digits", samples)
 
 if __name__ == "__main__":
     main()
