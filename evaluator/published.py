@@ -19,6 +19,7 @@ from typing import Any
 # Too general to stand for the organiser (and bound read-only into every sandbox anyway).
 NOT_PRIVATE = frozenset({"/", "/usr", "/usr/local", "/bin", "/lib", "/lib64", "/etc", "/tmp", "/opt", "/home"})
 SCRATCH = re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/mnist-eval-[A-Za-z0-9_]+")
+HARNESS = Path(__file__).resolve().parents[1]  # this project's checkout or site-packages folder
 END_OF_COMPONENT = r"(?=[/\s'\"`()<>:,;\[\]{}]|$)"
 
 
@@ -39,7 +40,9 @@ def host_prefixes(submission: str | os.PathLike | None = None, data_root: str | 
         (Path(submission).parent if submission else None, "<submissions>"),
         (data_root, "<mnist>"), (cache_dir, "<cache>"),
         *((path, name) for name, path in (extra or {}).items()),
-        (os.path.expanduser("~"), "~"), (os.getcwd(), "<cwd>"),
+        (HARNESS, "<harness>"), (os.path.expanduser("~"), "~"), (os.getcwd(), "<cwd>"),
+        # Where else this Python imports from ($PYTHONPATH, user site, a .pth file's entries).
+        *((entry, "<python-path>") for entry in sys.path if entry and os.path.isdir(entry)),
     ]
     pairs: dict[str, str] = {}
     for path, placeholder in named:

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from evaluator.pipeline import EvaluationOptions
+from evaluator import published
 from evaluator.published import host_prefixes, redact, redact_text
 from evaluator.sandbox.limits import Limits
 from evaluator.sandbox.runner import bubblewrap
@@ -28,6 +29,17 @@ def test_the_running_python_is_always_a_placeholder():
     placeholders = dict(host_prefixes())
     assert placeholders[os.path.realpath(sys.prefix)] == "<python>"
     assert all(prefix not in ("/", "/usr", "/tmp") for prefix in placeholders)
+
+
+def test_every_import_location_and_the_harness_are_placeholders(tmp_path, monkeypatch):
+    unusual = tmp_path / "srv" / "organiser libs (v2)"
+    unusual.mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(unusual))
+    placeholders = dict(host_prefixes())
+    assert placeholders[os.path.realpath(unusual)] == "<python-path>"
+    harness = os.path.dirname(os.path.dirname(os.path.realpath(published.__file__)))
+    text = f"{unusual}/pkg/mod.py line 3; {harness}/evaluator/cli.py"
+    assert redact_text(text, host_prefixes()) == "<python-path>/pkg/mod.py line 3; <harness>/evaluator/cli.py"
 
 
 @pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed")
