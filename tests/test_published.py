@@ -28,6 +28,8 @@ def test_prefixes_are_replaced_only_where_a_path_component_ends():
 def test_the_running_python_is_always_a_placeholder():
     placeholders = dict(host_prefixes())
     assert placeholders[os.path.realpath(sys.prefix)] == "<python>"
+    site_packages = [entry for entry in sys.path if entry.startswith(sys.prefix + "/") and os.path.isdir(entry)]
+    assert site_packages and all(entry not in placeholders for entry in site_packages)  # <python>/lib/...
     assert all(prefix not in ("/", "/usr", "/tmp") for prefix in placeholders)
 
 
