@@ -213,19 +213,21 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
         decisions = [copying.decision(found, {e: mirror[e].statistic(embedded[e]) for e in copying.EMBEDDINGS})
                      for mirror in mirrors]  # the metric's own rule, under each mirror
         lowest = decisions[0][0]
-        gaps = [gap for _, gap, _ in decisions if gap is not None]
-        flagged = sum(flag for _, _, flag in decisions)
+        gaps = [gap for _, gap, _, _ in decisions if gap is not None]
+        leans = [lean for _, _, lean, _ in decisions]
+        flagged = sum(flag for _, _, _, flag in decisions)
         shown = {0: "no", len(decisions): "yes"}.get(flagged, f"{flagged} of {len(decisions)} mirrors")
         cells = " | ".join(f"{found[e]['ct']:+.2f}" for e in copying.EMBEDDINGS)
         spread = f"{min(gaps):+.2f} to {max(gaps):+.2f}" if gaps else "none (the samples fill too few cells)"
         if gaps and len(gaps) < len(decisions):
             spread += f" ({len(gaps)} of {len(decisions)} mirrors; too few cells filled for the others)"
-        print(f"| {name} | {cells} | {lowest:+.2f} | {spread} | {shown} | {lead(images):+.3f} | "
+        print(f"| {name} | {cells} | {lowest:+.2f} | {spread} | {min(leans):+.2f} to {max(leans):+.2f} | {shown} | "
+              f"{lead(images):+.3f} | "
               f"{time.perf_counter() - began:.1f} |", flush=True)
 
     print(f"| {count:,} images | C_T centred | C_T upright | C_T | gap, over the {copying.MIRRORS} mirrors | "
-          f"flagged | MNIST FID lead | seconds |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|")
+          f"lean, over the {copying.MIRRORS} mirrors | flagged | MNIST FID lead | seconds |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
     if train_epochs:
         honest = train.images[mirror_index]
         cheat = test_split.images[np.random.default_rng(98).choice(len(test_split.images), train_count,

@@ -181,10 +181,16 @@ def score_images(images: np.ndarray, options: EvaluationOptions | None = None,
 
     if result["metrics"].get("copying.flagged"):
         ct, gap = result["metrics"]["copying.ct"], result["metrics"].get("copying.gap")
-        why = (f"than genuine unseen digits do: C_T {ct:+.1f}, below {copying.FLAG_BELOW:g}"
-               if ct < copying.FLAG_BELOW else
-               f"than to the training digits, beyond what genuine digits and honest generators show: "
-               f"the gap {gap:+.1f}, below {copying.GAP_FLAG_BELOW:g}")
+        lean = result["metrics"]["copying.lean"]
+        if ct < copying.FLAG_BELOW:
+            why = f"than genuine unseen digits do: C_T {ct:+.1f}, below {copying.FLAG_BELOW:g}"
+        elif gap is not None and gap < copying.GAP_FLAG_BELOW:
+            why = (f"than to the training digits, beyond what genuine digits and honest generators show: "
+                   f"the gap {gap:+.1f}, below {copying.GAP_FLAG_BELOW:g}")
+        else:
+            why = (f"than to the training digits: more of them are unauthentic copies of test digits than of "
+                   f"training digits (the lean {lean:+.1f}, above {copying.LEAN_FLAG_ABOVE:g}), where "
+                   f"generators trained on the training split lean below 0")
         result["flags"].append({"code": "data_copying",
                                 "message": f"the samples sit closer to the MNIST test split (the reference) {why}"})
     if result["metrics"].get("memorisation.flagged"):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from evaluator import mnist
 from evaluator.pipeline import EvaluationOptions, evaluate_samples, score_images
 from evaluator.results import load_schema
 from evaluator.samples import write_samples
@@ -102,6 +103,20 @@ def test_copies_hidden_among_a_generators_samples_get_the_data_copying_flag(test
     assert metrics["copying.ct"] > copying.FLAG_BELOW and metrics["copying.gap"] < copying.GAP_FLAG_BELOW
     [flag] = [f for f in result["flags"] if f["code"] == "data_copying"]
     assert metrics["copying.flagged"] and f"the gap {metrics['copying.gap']:+.1f}" in flag["message"]
+
+
+def test_a_flag_from_the_lean_alone_says_so(options, mnist_root, monkeypatch):
+    """With the lean's threshold below anything, genuine training digits are flagged by it alone,
+    and the message names the lean, not C_T or the gap."""
+    from evaluator.metrics import copying
+
+    monkeypatch.setattr(copying, "LEAN_FLAG_ABOVE", -1e9)
+    digits = mnist.load_split("train", str(mnist_root)).images[-N:]
+    result = score_images(digits, EvaluationOptions(**{**vars(options), "metrics": ("copying",)}))
+    metrics = result["metrics"]
+    assert metrics["copying.ct"] > copying.FLAG_BELOW and metrics["copying.flagged"]
+    [flag] = [f for f in result["flags"] if f["code"] == "data_copying"]
+    assert f"the lean {metrics['copying.lean']:+.1f}" in flag["message"]
 
 
 def test_a_value_a_run_cannot_define_is_left_out_of_a_valid_result(options, tmp_path):

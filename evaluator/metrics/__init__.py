@@ -27,6 +27,7 @@ KEY_METRIC_NEAR_COPIES = "memorisation.near_copy_fraction"
 KEY_METRIC_MEMORISATION_FLAG = "memorisation.flagged"
 KEY_METRIC_COPYING = "copying.ct"
 KEY_METRIC_COPYING_GAP = "copying.gap"
+KEY_METRIC_COPYING_LEAN = "copying.lean"
 KEY_METRIC_COPYING_FLAG = "copying.flagged"
 
 KYNKAANNIEMI = "https://arxiv.org/abs/1904.06991"
@@ -104,9 +105,14 @@ register_metric("copying", "samples", _copying,
           "two embeddings: about 0 for genuine digits and honest generators, below 0 when the samples favour "
           "the reference; empty when the samples are too few to fill the test's cells (under about 600)",
           "docs/data-copying.md", "Z score"),
+    Value("lean", "Copying lean", "none", "{:+.2f}",
+          "McNemar's z of the samples unauthentic (Alaa et al. 2022) against the test split alone over those "
+          "unauthentic against 10,000 training digits alone, digits centred: below 0 for generators trained "
+          "on the training split, above 0 when the samples copy the test split more",
+          "docs/data-copying.md", "Z score"),
     Value("flagged", "Copying flag", "none", "{}",
-          "C_T or the gap below -3: the samples sit closer to the reference than genuine unseen "
-          "digits, or than the training digits every team learns from, do", MEEHAN),
+          "C_T or the gap below -3, or the lean above +2: the samples sit closer to the reference than "
+          "genuine unseen digits, or than the training digits every team learns from, do", MEEHAN),
 ))
 
 __all__ = ["METRICS", "SPACE_LABELS", "Metric", "Value", "describe", "label", "lower_is_better", "markdown_table",

@@ -54,6 +54,7 @@ def test_genuine_unseen_digits_are_not_flagged(splits, mnist_root, cache_dir, mo
         chosen = np.random.default_rng(seed).choice(outside, COUNT, replace=False)  # in neither P nor V
         found = measure(train.images[chosen], mnist_root, cache_dir)
         assert abs(found["ct"]) < 1.0 and abs(found["gap"]) < 1.0 and not found["flagged"], found
+        assert found["lean"] < 0  # training digits lean to the training digits in V, never to the test split
         assert found["settings"]["mirror"]["drawn"] == which
 
 
@@ -166,6 +167,26 @@ def test_the_statistic_follows_the_papers_signs():
     assert test.statistic(rng.normal(scale=2.0, size=(3000, 8)))["ct"] > 10
 
 
+def test_the_lean_points_to_the_split_the_samples_copy():
+    """Samples a little off the test set's points are unauthentic against it and lean far above 0;
+    off the mirror's points, far below; fresh draws of the same distribution stay near 0."""
+    rng = np.random.default_rng(1)
+    reference, mirror_set, held_out = (rng.normal(size=(2000, 8)) for _ in range(3))
+    test = copying.CopyTest.build(reference, held_out, cells=4, components=8)
+    mirror = copying.CopyTest.build(mirror_set, reference, cells=4, components=8)
+    assert np.all(test.own_distances > 0)
+
+    def lean(samples):
+        found = {copying.LEAN_EMBEDDING: test.statistic(samples)}
+        return copying.decision(found, {copying.LEAN_EMBEDDING: mirror.statistic(samples)})[2:]
+
+    jitter = rng.normal(scale=0.02, size=(1000, 8))
+    (off_test, flagged), (off_mirror, _) = lean(reference[:1000] + jitter), lean(mirror_set[:1000] + jitter)
+    assert off_test > 10 and flagged and off_mirror < -10
+    assert abs(lean(rng.normal(size=(1000, 8)))[0]) < 3
+    assert copying.mcnemar_z(np.zeros(5, bool), np.zeros(5, bool)) == 0.0  # nothing unauthentic: no lean
+
+
 def test_a_few_samples_still_get_a_finite_statistic(splits, mnist_root, cache_dir):
     """Below 20 samples a cell, one global comparison: ten exact copies are still flagged."""
     train, test = splits
@@ -204,6 +225,7 @@ def test_nearest_distances_are_the_exact_nearest_distances(rng):
     queries, reference = rng.standard_normal((300, 64)), rng.standard_normal((500, 64))
     reference[7] = queries[0]
     exact = np.sqrt(((queries[:, None, :] - reference[None, :, :]) ** 2).sum(-1).min(axis=1))
-    found = copying.nearest_distances(queries, reference)
+    index, found = copying.nearest_points(queries, reference)
+    assert index[0] == 7
     assert found[0] == 0.0  # recomputed in float64 from the coordinates: a copy is at distance 0
     np.testing.assert_allclose(found, exact, rtol=1e-12)
