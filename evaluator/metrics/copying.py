@@ -30,7 +30,9 @@ copies among its samples. So the same test is run again with
 10,000 training digits (V, one of five disjoint draws, chosen at random per evaluation) in T's
 place, a mirror: the generator's own bias moves both alike, while favouring the test split lowers
 C_T alone. The gap, C_T minus the mirror's, is the second
-flag (constants below; docs/data-copying.md).
+flag (constants below; docs/data-copying.md). The third, the lean, asks which of T and the mirror's
+V the samples copy more of, sample by sample (authenticity, Alaa et al. 2022): a generator trained
+on the test split leans to T, where every generator trained on the training split leans to V.
 
 The flag threshold and its false-positive rate are measured on genuine digits, every reference
 submission and the kit by `bench/data_copying.py` (figures in docs/data-copying.md).
@@ -73,11 +75,11 @@ FLAG_BELOW = -3.0
 # defined (GAP_MIN_SHARE), one generator's gap moving by up to 0.85 with the mirror drawn, and the
 # template recipe with EMA trained on 1,000 training digits reached -2.01; a quarter
 # of transformed copies among the kit's samples -5.6 to -7.3 (C_T flagged one of six such sets), a
-# tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7. The course template's recipe trained
-# 600 epochs on the test split is not caught: it collapsed onto a few cells (no gap), as the same
-# run on training digits did, and its MNIST FID against the test split led by no more than the
-# honest run's; on 1,000 test digits with EMA its gaps (-1.99 to -1.39) fell within the same run's
-# on training digits (-2.01 to -0.59) (bench/data_copying.py, docs/data-copying.md).
+# tenth -2.5 to -3.4, whole sets of copies -20.4 to -28.7. The gap does not catch the course
+# template's recipe trained on the test split: 600 epochs collapsed onto a few cells (no gap), as the
+# same run on training digits did; on 1,000 test digits with EMA its gaps (-1.99 to -1.39) fell
+# within the same run's on training digits (-2.01 to -0.59) (bench/data_copying.py,
+# docs/data-copying.md). The lean below does.
 #
 # V is one of MIRRORS disjoint draws (together every training digit outside P), chosen per
 # evaluation with the host's randomness after the samples exist: with one public V, eroded copies
