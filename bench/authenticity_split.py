@@ -1,5 +1,6 @@
-"""Which split does a generator lean to? A probe for the cheat that `copying` does not catch
-(training on the test split, the leaderboard's reference), not a metric yet.
+"""Which split does a generator lean to? The statistic behind `copying.lean` (the cheat of training
+on the test split, the leaderboard's reference), in both embeddings under every mirror, with the
+exact nearest search; the metric takes the centred embedding under the mirror it draws.
 
 Authenticity as Alaa, van Breugel, Saveliev and van der Schaar define it (ICML 2022, "How Faithful
 is your Synthetic Data?"): a sample is unauthentic when it lies closer to its nearest reference
