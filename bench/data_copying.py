@@ -2,9 +2,10 @@
 copies of the reference.
 
 For each set of `--count` images it prints C_T in both embeddings, the lower, the gap (C_T minus
-the mirror's, the test run with training digits V in the test split's place) from the lowest to the
-highest over the mirrors an evaluation draws from, and whether the metric flags it (C_T below
-copying.FLAG_BELOW or the gap below copying.GAP_FLAG_BELOW), whichever mirror is drawn, and the MNIST
+the mirror's, the test run with training digits V in the test split's place) and the lean (which of
+the test split and V the samples copy more of) from the lowest to the highest over the mirrors an
+evaluation draws from, and whether the metric flags it (C_T below copying.FLAG_BELOW, the gap below
+copying.GAP_FLAG_BELOW or the lean above copying.LEAN_FLAG_ABOVE), whichever mirror is drawn, and the MNIST
 FID lead (FID against the test split minus its mean against the mirrors: what the set gains on the
 leaderboard from the test split in particular):
 - genuine training digits in neither P nor V, `--draws` random draws (the false-positive rate);
