@@ -504,13 +504,17 @@ def _seed_everything(seed: int) -> None:
               help="Weight decay (L2) on D's weights.")
 @click.option("--lr-warmup-epochs", default=0, show_default=True, type=click.IntRange(min=0),
               help="Ramp both learning rates linearly from 0 over the first N epochs.")
+@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to store the chosen weights (default: baselines/weights/, the recipes' store). "
+                   "Give one for a run that is not a recipe (another seed, an experiment): the store "
+                   "holds only the files some recipe references.")
 @click.option("--max-steps", type=int, default=None, hidden=True)
 def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_g, lr_d, n_critic,
          v_bound: float | None, checkpoint_every: int, eval_every: int, out_dir: Path | None, data_root, cache_dir,
          resume: bool, time_budget: float | None, warmup_epochs: int, warmup_variant: str, betas_g, betas_d,
          init: str, final_epochs: int, final_lr_scale: float, ema: float | None, holdout: int,
          d_dropout: float | None, keep_d: bool, d_grad_clip: float | None, g_grad_clip: float | None,
-         d_weight_decay: float, lr_warmup_epochs: int, max_steps) -> None:
+         d_weight_decay: float, lr_warmup_epochs: int, weights_dir: Path | None, max_steps) -> None:
     """Train the reference GAN VARIANT; store its chosen weights and write its recipe (manifest.json)."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was given but CUDA is not available")
@@ -538,8 +542,10 @@ def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_
     elif trainer.log_path.exists():
         trainer.log_path.unlink()
     trainer.train(load_training_data(data_root, device))
-    manifest = trainer.export(" ".join(["train-baseline", *sys.argv[1:]]))
-    console.print(f"stored G.pth as baselines/weights/{manifest['files']['G.pth']}.pth (epoch "
+    manifest = trainer.export(" ".join(["train-baseline", *sys.argv[1:]]), weights_dir)
+    from baselines.recipes import WEIGHTS_DIR
+
+    console.print(f"stored G.pth as {weights_dir or WEIGHTS_DIR}/{manifest['files']['G.pth']}.pth (epoch "
                   f"{manifest['chosen']['epoch']}, {manifest['chosen']['weights']}); recipe {config.out_dir}")
 
 

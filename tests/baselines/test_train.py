@@ -87,6 +87,20 @@ def test_final_phase_xavier_betas_and_a_resume_with_new_rates(data, tmp_path, mn
     assert again.opt_g.param_groups[0]["lr"] == 2e-4 and again.opt_d.param_groups[0]["lr"] == 3e-4
 
 
+def test_a_run_with_its_own_weights_dir_leaves_the_recipes_store_alone(tmp_path, mnist_root, monkeypatch):
+    from baselines import recipes
+
+    before = sorted(recipes.WEIGHTS_DIR.glob("*.pth"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    outcome = CliRunner().invoke(train.main, [
+        "vanilla", "--epochs", "1", "--max-steps", "3", "--holdout", "0", "--eval-every", "0",
+        "--data-root", str(mnist_root), "--out-dir", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w")])
+    assert outcome.exit_code == 0, outcome.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert (tmp_path / "w" / f"{manifest['files']['G.pth']}.pth").is_file()
+    assert sorted(recipes.WEIGHTS_DIR.glob("*.pth")) == before
+
+
 def test_cli_rejects_unknown_variant_and_missing_cuda():
     outcome = CliRunner().invoke(train.main, ["nope"])
     assert outcome.exit_code == 2 and "nope" in outcome.output
