@@ -66,11 +66,6 @@ class Side:
         return distance < self.own[index]
 
 
-def mcnemar_z(against_t: np.ndarray, against_v: np.ndarray) -> float:
-    only_t, only_v = int(np.sum(against_t & ~against_v)), int(np.sum(against_v & ~against_t))
-    return (only_t - only_v) / max(np.sqrt(only_t + only_v), 1.0)
-
-
 @click.command()
 @click.option("--count", default=10_000, show_default=True)
 @click.option("--data-root", envvar=mnist.ENV_VAR, default=None)
@@ -90,7 +85,7 @@ def main(count: int, data_root: str | None, cache_dir: str | None, work_dir: Pat
         embedded = copying.embed(images)
         for name in copying.EMBEDDINGS:
             against_t = prepared["T", name].unauthentic(embedded[name])
-            z = [mcnemar_z(against_t, prepared[side, name].unauthentic(embedded[name])) for side in mirrors]
+            z = [copying.mcnemar_z(against_t, prepared[side, name].unauthentic(embedded[name])) for side in mirrors]
             cells.append(f"{against_t.mean():.3f} | {min(z):+.2f} to {max(z):+.2f}")
         print(f"| {label} | {' | '.join(cells)} |", flush=True)
 
