@@ -4,7 +4,8 @@ As root, each is a tmpfs of its own with a byte and an inode cap, so whatever ge
 (samples, scratch files beside them, anything in the trace folder) is bounded by the kernel; the
 copy belongs to the run's own uid. Elsewhere they are plain folders, and the caps are those of
 RLIMIT_FSIZE and the checks after the run. Everything is unmounted and removed on exit, whatever
-happened.
+happened; a process killed outright (SIGKILL, a node's OOM killer) cannot, so each scratch area
+names its owner's pid and the next workspace removes those whose owner is gone.
 """
 
 from __future__ import annotations
@@ -67,11 +68,48 @@ def _unmount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+PREFIX = "mnist-eval-"
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale(root: str | os.PathLike) -> list[Path]:
+    """Unmount and remove the scratch areas under `root` whose owning process is gone (killed before
+    its cleanup ran); areas of live processes, of other users, or without an owner file stay."""
+    removed = []
+    for scratch in Path(root).glob(f"{PREFIX}*"):
+        try:
+            if scratch.is_symlink() or scratch.lstat().st_uid != os.geteuid():
+                continue
+            pid = int((scratch / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid <= 0 or _alive(pid):
+            continue
+        for name in ("submission", "trace"):
+            if os.path.ismount(scratch / name):
+                _unmount(scratch / name)
+        remove_tree(scratch)
+        removed.append(scratch)
+    return removed
+
+
 @contextmanager
 def workspace(limits: Limits, sandbox: bool, scratch_dir: str | None = None) -> Iterator[Workspace]:
     """A fresh scratch area (own uid and tmpfs caps when run as root with the sandbox)."""
-    scratch = Path(tempfile.mkdtemp(prefix="mnist-eval-", dir=scratch_dir))
+    sweep_stale(scratch_dir or tempfile.gettempdir())
+    scratch = Path(tempfile.mkdtemp(prefix=PREFIX, dir=scratch_dir))
     os.chmod(scratch, 0o755)
+    (scratch / OWNER_FILE).write_text(f"{os.getpid()}\n")
     space = Workspace(scratch, limits)
     try:
         with ExitStack() as stack:
