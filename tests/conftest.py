@@ -57,3 +57,15 @@ def isolated_cache(cache_dir):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVALUATOR_CACHE", str(cache_dir))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_scratch_left_behind():
+    """Tests that kill an evaluator outright leave its scratch area (tmpfs mounts as root) for the
+    next workspace to sweep; the suite sweeps them itself when it ends."""
+    import tempfile
+
+    from evaluator.sandbox.workspace import sweep_stale
+
+    yield
+    sweep_stale(tempfile.gettempdir())
