@@ -98,7 +98,10 @@ def sweep_stale(root: str | os.PathLike) -> list[Path]:
         for name in ("submission", "trace"):
             if os.path.ismount(scratch / name):
                 _unmount(scratch / name)
-        remove_tree(scratch)
+        try:
+            remove_tree(scratch)
+        except OSError:  # another run sweeping the same area at once: what is left is its to remove
+            continue
         removed.append(scratch)
     return removed
 
