@@ -542,10 +542,11 @@ def main(variant: str, epochs: int, batch_size: int, device: str, seed: int, lr_
     elif trainer.log_path.exists():
         trainer.log_path.unlink()
     trainer.train(load_training_data(data_root, device))
-    manifest = trainer.export(" ".join(["train-baseline", *sys.argv[1:]]), weights_dir)
     from baselines.recipes import WEIGHTS_DIR
 
-    console.print(f"stored G.pth as {weights_dir or WEIGHTS_DIR}/{manifest['files']['G.pth']}.pth (epoch "
+    store = weights_dir or WEIGHTS_DIR
+    manifest = trainer.export(" ".join(["train-baseline", *sys.argv[1:]]), store)
+    console.print(f"stored G.pth as {store}/{manifest['files']['G.pth']}.pth (epoch "
                   f"{manifest['chosen']['epoch']}, {manifest['chosen']['weights']}); recipe {config.out_dir}")
 
 

@@ -1,6 +1,6 @@
 """Which split does a generator lean to? The statistic behind `copying.lean` (the cheat of training
-on the test split, the leaderboard's reference), in both embeddings under every mirror, with the
-exact nearest search; the metric takes the centred embedding under the mirror it draws.
+on the test split, the leaderboard's reference), computed by the metric's own code in both
+embeddings under every mirror; the metric takes the centred embedding under the mirror it draws.
 
 Authenticity as Alaa, van Breugel, Saveliev and van der Schaar define it (ICML 2022, "How Faithful
 is your Synthetic Data?"): a sample is unauthentic when it lies closer to its nearest reference
@@ -37,33 +37,10 @@ sys.path.insert(0, str(REPO / "bench"))
 from data_copying import generator_samples, trained_on  # noqa: E402
 
 from evaluator import mnist  # noqa: E402
-from evaluator.metrics import copying, knn  # noqa: E402
+from evaluator.metrics import copying  # noqa: E402
 
-BACKEND = knn.BruteForceBackend()
 # bench/data_copying.py's run folders: test-M-N or train-M-N, with -emaD when G's average is sampled.
 RUN_FOLDER = re.compile(r"(?P<split>test|train)-(?P<digits>\d+)-(?P<epochs>\d+)(?:-ema(?P<ema>0\.\d+))?")
-
-
-def nearest(queries: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's nearest point (index) and its distance, exact in float64 (knn.py's arbiter)."""
-    candidates = BACKEND.nearest(queries, points, 1 + knn.EXTRA_CANDIDATES)
-    distances = knn.candidate_sq_distances(queries, points, candidates)
-    best = distances.argmin(axis=1)
-    rows = np.arange(len(queries))
-    return candidates[rows, best], np.sqrt(distances[rows, best])
-
-
-class Side:
-    """One reference set in one embedding: its projection and each digit's own nearest distance."""
-
-    def __init__(self, test: copying.CopyTest) -> None:
-        self.test = test
-        self.own = np.sqrt(knn.kth_neighbour_radii_sq(test.reference, 1, BACKEND))
-
-    def unauthentic(self, embedded: np.ndarray) -> np.ndarray:
-        projected = (embedded - self.test.mean) @ self.test.basis
-        index, distance = nearest(projected, self.test.reference)
-        return distance < self.own[index]
 
 
 @click.command()
@@ -77,15 +54,15 @@ def main(count: int, data_root: str | None, cache_dir: str | None, work_dir: Pat
 
     sides = {"T": copying.copy_tests(data_root, cache_dir)}
     sides |= {f"V{which}": copying.mirror_tests(data_root, cache_dir, which) for which in range(copying.MIRRORS)}
-    prepared = {(side, name): Side(tests[name]) for side, tests in sides.items() for name in copying.EMBEDDINGS}
     mirrors = [side for side in sides if side != "T"]
 
     def row(label: str, images: np.ndarray) -> None:
         cells = []
         embedded = copying.embed(images)
         for name in copying.EMBEDDINGS:
-            against_t = prepared["T", name].unauthentic(embedded[name])
-            z = [copying.mcnemar_z(against_t, prepared[side, name].unauthentic(embedded[name])) for side in mirrors]
+            unauthentic = {side: tests[name].statistic(embedded[name])["unauthentic"] for side, tests in sides.items()}
+            against_t = unauthentic["T"]
+            z = [copying.mcnemar_z(against_t, unauthentic[side]) for side in mirrors]
             cells.append(f"{against_t.mean():.3f} | {min(z):+.2f} to {max(z):+.2f}")
         print(f"| {label} | {' | '.join(cells)} |", flush=True)
 

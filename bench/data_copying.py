@@ -213,10 +213,10 @@ def main(count: int, draws: int, data_root: str | None, cache_dir: str | None, t
         found = {e: tests[e].statistic(embedded[e]) for e in copying.EMBEDDINGS}
         decisions = [copying.decision(found, {e: mirror[e].statistic(embedded[e]) for e in copying.EMBEDDINGS})
                      for mirror in mirrors]  # the metric's own rule, under each mirror
-        lowest = decisions[0][0]
-        gaps = [gap for _, gap, _, _ in decisions if gap is not None]
-        leans = [lean for _, _, lean, _ in decisions]
-        flagged = sum(flag for _, _, _, flag in decisions)
+        lowest = decisions[0].ct
+        gaps = [d.gap for d in decisions if d.gap is not None]
+        leans = [d.lean for d in decisions]
+        flagged = sum(d.flagged for d in decisions)
         shown = {0: "no", len(decisions): "yes"}.get(flagged, f"{flagged} of {len(decisions)} mirrors")
         cells = " | ".join(f"{found[e]['ct']:+.2f}" for e in copying.EMBEDDINGS)
         spread = f"{min(gaps):+.2f} to {max(gaps):+.2f}" if gaps else "none (the samples fill too few cells)"

@@ -30,10 +30,6 @@ def _variants(path: str | os.PathLike | None) -> set[str]:
     return {raw, os.path.realpath(raw)}
 
 
-def _within(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip("/") + "/")
-
-
 def host_prefixes(submission: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
                   cache_dir: str | os.PathLike | None = None,
                   extra: dict[str, str | os.PathLike | None] | None = None) -> list[tuple[str, str]]:
@@ -54,7 +50,7 @@ def host_prefixes(submission: str | os.PathLike | None = None, data_root: str | 
             if variant in NOT_PRIVATE or variant in pairs:
                 continue
             # An import folder inside a named prefix keeps that prefix's placeholder (<python>/lib/...).
-            if placeholder == "<python-path>" and any(_within(variant, prefix) for prefix in pairs):
+            if placeholder == "<python-path>" and any(Path(variant).is_relative_to(prefix) for prefix in pairs):
                 continue
             pairs[variant] = placeholder
     return sorted(pairs.items(), key=lambda pair: -len(pair[0]))

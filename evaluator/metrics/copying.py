@@ -43,6 +43,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -307,16 +308,22 @@ def mcnemar_z(against_test: np.ndarray, against_mirror: np.ndarray) -> float:
     return (only_test - only_mirror) / max(float(np.sqrt(only_test + only_mirror)), 1.0)
 
 
-def decision(found: dict[str, dict], mirrored: dict[str, dict]) -> tuple[float, float | None, float, bool]:
-    """The lower C_T, the gap (None when the samples do not fill the cells, GAP_MIN_SHARE), the lean
-    (LEAN_EMBEDDING) and the flag, from each embedding's `CopyTest.statistic` against the test and
-    against one mirror."""
+class Decision(NamedTuple):
+    ct: float  # the lower C_T of the embeddings
+    gap: float | None  # None when the samples do not fill the cells (GAP_MIN_SHARE)
+    lean: float  # in LEAN_EMBEDDING
+    flagged: bool
+
+
+def decision(found: dict[str, dict], mirrored: dict[str, dict]) -> Decision:
+    """C_T, the gap, the lean and the flag, from each embedding's `CopyTest.statistic` against the
+    test and against one mirror."""
     lowest = min(value["ct"] for value in found.values())
     comparable = all(value["held_out_share"] >= GAP_MIN_SHARE for value in (*found.values(), *mirrored.values()))
     gap = min(found[name]["ct"] - mirrored[name]["ct"] for name in found) if comparable else None
     lean = mcnemar_z(found[LEAN_EMBEDDING]["unauthentic"], mirrored[LEAN_EMBEDDING]["unauthentic"])
     flagged = lowest < FLAG_BELOW or (gap is not None and gap < GAP_FLAG_BELOW) or lean > LEAN_FLAG_ABOVE
-    return lowest, gap, lean, bool(flagged)
+    return Decision(lowest, gap, lean, bool(flagged))
 
 
 def copying(context: SampleContext) -> MetricValues:

@@ -178,7 +178,8 @@ def test_the_lean_points_to_the_split_the_samples_copy():
 
     def lean(samples):
         found = {copying.LEAN_EMBEDDING: test.statistic(samples)}
-        return copying.decision(found, {copying.LEAN_EMBEDDING: mirror.statistic(samples)})[2:]
+        decided = copying.decision(found, {copying.LEAN_EMBEDDING: mirror.statistic(samples)})
+        return decided.lean, decided.flagged
 
     jitter = rng.normal(scale=0.02, size=(1000, 8))
     (off_test, flagged), (off_mirror, _) = lean(reference[:1000] + jitter), lean(mirror_set[:1000] + jitter)
